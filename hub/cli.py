@@ -1,0 +1,119 @@
+"""The `vitrine` command: serve the hub, issue tokens, check and collect the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from registry.errors import RegistryError
+from registry.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(home=getattr(args, "home", None), host=getattr(args, "host", None),
+                             port=getattr(args, "port", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the hub with uvicorn."""
+    import uvicorn
+
+    from hub.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    print(f"Vitrine hub on http://{settings.host}:{settings.port}  (home: {settings.home})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Create a token (and the user, and their org membership, when missing); prints it last."""
+    from registry import auth
+    from registry.core import Registry
+
+    reg = Registry(_settings(args))
+    token = auth.create_token(reg, args.user, role=args.role, org=args.org, name=args.name or "")
+    where = f" (member of {args.org})" if args.org else ""
+    print(f"Created a {args.role} token for {args.user}{where}:")
+    print(token)
+    return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    """Verify every blob, tree, commit and ref; exit 1 on any problem."""
+    from registry.core import Registry
+    from registry.maintenance import fsck
+
+    report = fsck(Registry(_settings(args)), progress=not args.quiet)
+    for problem in report.problems:
+        print(f"PROBLEM {problem}")
+    print(f"checked {report.blobs} blobs, {report.commits} commits, {report.refs} refs: "
+          f"{'clean' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Delete blobs no commit references (older than the grace period) and stale partial uploads."""
+    from registry.core import Registry
+    from registry.maintenance import gc
+
+    settings = _settings(args)
+    grace = args.grace if args.grace is not None else settings.gc_grace_seconds
+    report = gc(Registry(settings), grace_seconds=grace, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(report.removed)} blobs ({report.freed_bytes} bytes) and {report.temp_files} partial uploads; "
+          f"kept {report.kept} referenced blobs")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `vitrine`."""
+    parser = argparse.ArgumentParser(prog="vitrine", description="Vitrine: a self-hosted model hub.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--home", help="data directory (default: $VITRINE_HOME or ./.vitrine)")
+        return p
+
+    serve = with_home(sub.add_parser("serve", help="run the hub"))
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="manage tokens").add_subparsers(dest="token_command", required=True)
+    create = with_home(token.add_parser("create", help="create a token"))
+    create.add_argument("--user", required=True)
+    create.add_argument("--role", required=True, choices=["read", "write"])
+    create.add_argument("--org", help="organisation to add the user to")
+    create.add_argument("--name", help="a label for the token")
+    create.set_defaults(func=cmd_token_create)
+
+    fsck = with_home(sub.add_parser("fsck", help="verify blobs, trees, commits and refs"))
+    fsck.add_argument("--quiet", action="store_true", help="no progress bar")
+    fsck.set_defaults(func=cmd_fsck)
+
+    gc = with_home(sub.add_parser("gc", help="remove unreferenced blobs"))
+    gc.add_argument("--grace", type=int, help="keep unreferenced blobs younger than this many seconds")
+    gc.add_argument("--dry-run", action="store_true")
+    gc.set_defaults(func=cmd_gc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `vitrine` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RegistryError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

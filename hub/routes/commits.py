@@ -1,0 +1,290 @@
+"""Writing files: preupload, the LFS batch API (basic transfer, signed links), and the NDJSON commit API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from starlette.concurrency import run_in_threadpool
+
+from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
+from registry import commits as commits_mod
+from registry.blobs import check_oid, git_blob_oid, lfs_pointer
+from registry.core import Registry
+from registry.errors import ForbiddenError, InvalidInputError, PayloadTooLargeError
+from registry.inspect import inspect_additions
+from registry.names import RepoRef, check_folder, check_path
+from registry.repos import RepoRecord
+from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry
+
+router = APIRouter()
+
+LFS_THRESHOLD = 10 * 1024 * 1024
+LFS_EXTENSIONS = {
+    ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gz", ".h5", ".joblib", ".mlmodel", ".model", ".msgpack",
+    ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt", ".pth", ".rar", ".safetensors",
+    ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst", ".png", ".jpg", ".jpeg", ".wav", ".mp3", ".flac",
+}
+
+
+def upload_mode(path: str, size: int, sample: bytes) -> str:
+    """`lfs` for large, binary or LFS-extension files, else `regular` (as the Hub decides)."""
+    if size == 0:
+        return "regular"
+    if size >= LFS_THRESHOLD or os.path.splitext(path)[1].lower() in LFS_EXTENSIONS or b"\x00" in sample:
+        return "lfs"
+    return "regular"
+
+
+async def _writable(request: Request, plural: str, namespace: str, name: str) -> tuple[Registry, RepoRecord, Any]:
+    reg = registry_of(request)
+    principal = await principal_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), principal, write=True)
+    return reg, repo, principal
+
+
+def _no_pr(request: Request) -> None:
+    if request.query_params.get("create_pr") in ("1", "true", "True"):
+        raise InvalidInputError("Pull requests are not supported by this hub; commit to a branch instead.")
+
+
+@router.post("/api/{plural}/{namespace}/{name}/preupload/{revision:path}")
+async def preupload(request: Request, plural: str, namespace: str, name: str, revision: str,
+                    body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Tell the client, per file, whether to send it inline or through LFS, and what is already there."""
+    _no_pr(request)
+    reg, repo, _ = await _writable(request, plural, namespace, name)
+    files = body.get("files")
+    if not isinstance(files, list):
+        raise InvalidInputError("Field 'files' must be a list.")
+
+    def run() -> dict[str, Any]:
+        with reg.engine.connect() as conn:
+            commit = commits_mod.resolve_revision(conn, repo.pk, repo.ref, revision)
+            tree = reg.tree(conn, commit.tree_oid)
+        out = []
+        for f in files:
+            if not isinstance(f, dict) or not isinstance(f.get("size"), int) or f["size"] < 0:
+                raise InvalidInputError("Each file needs a 'path' and a non-negative integer 'size'.")
+            path = check_path(f.get("path", ""))
+            try:
+                sample = base64.b64decode(f.get("sample") or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInputError(f"Invalid base64 sample for {path!r}.") from None
+            mode = upload_mode(path, f["size"], sample)
+            existing = tree.get(path)
+            oid = None
+            if existing is not None:
+                oid = existing.oid if mode == "lfs" else existing.git_oid
+            out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+        return {"files": out, "commitOid": commit.oid}
+
+    return await run_in_threadpool(run)
+
+
+def _sign(reg: Registry, oid: str, size: int, expires: int) -> str:
+    return hmac.new(reg.secret, f"{oid}:{size}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
+    reg = registry_of(request)
+    principal = await principal_of(request)
+    await run_in_threadpool(open_repo, reg, ref, principal, write=True)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInputError("LFS batch body must be JSON.") from None
+    if not isinstance(body, dict) or body.get("operation") != "upload" or not isinstance(body.get("objects"), list):
+        raise InvalidInputError("Only LFS 'upload' batches with an 'objects' list are supported.")
+    transfers = body.get("transfers") or ["basic"]
+    if "basic" not in transfers:
+        raise InvalidInputError("This hub speaks the 'basic' LFS transfer only.")
+    base, limit = base_url(request), reg.settings.max_upload_bytes
+    expires = int(time.time()) + reg.settings.upload_url_ttl
+    objects = []
+    for obj in body["objects"]:
+        if not isinstance(obj, dict) or not isinstance(obj.get("size"), int) or obj["size"] < 0:
+            raise InvalidInputError("Each LFS object needs an 'oid' and a non-negative integer 'size'.")
+        oid, size = check_oid(str(obj.get("oid"))), obj["size"]
+        item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+        if size > limit:
+            item["error"] = {"code": 413, "message": f"{oid}: {size} bytes exceeds the upload limit of {limit} bytes."}
+        elif not await run_in_threadpool(_has_blob, reg, oid, size):
+            sig = _sign(reg, oid, size, expires)
+            item["actions"] = {
+                # The client PUTs here without its token, so the link itself carries the permission.
+                "upload": {"href": f"{base}/api/lfs/objects/{oid}?size={size}&expires={expires}&sig={sig}",
+                           "header": {}, "expires_in": reg.settings.upload_url_ttl},
+                "verify": {"href": f"{base}/api/lfs/objects/{oid}/verify", "header": {}},
+            }
+        objects.append(item)
+    return {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+
+
+def _has_blob(reg: Registry, oid: str, size: int) -> bool:
+    if reg.blobs.exists(oid) and reg.blobs.size(oid) == size:
+        reg.blobs.touch(oid)  # the client will not upload it again: keep gc off it until the commit lands
+        return True
+    return False
+
+
+@router.post("/{namespace}/{name}.git/info/lfs/objects/batch")
+async def lfs_batch_model(request: Request, namespace: str, name: str) -> dict[str, Any]:
+    """LFS batch API of a model repo."""
+    return await _lfs_batch(request, repo_ref("models", namespace, name))
+
+
+@router.post("/{plural}/{namespace}/{name}.git/info/lfs/objects/batch")
+async def lfs_batch(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """LFS batch API of a dataset or Space repo."""
+    if plural not in ("datasets", "spaces"):
+        raise InvalidInputError(f"Unknown repo type prefix {plural!r}.")
+    return await _lfs_batch(request, repo_ref(plural, namespace, name))
+
+
+@router.put("/api/lfs/objects/{oid}")
+async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
+    """Receive one LFS object through a signed link; stored only if its sha256 and size match."""
+    reg = registry_of(request)
+    check_oid(oid)
+    q = request.query_params
+    try:
+        size, expires = int(q.get("size", "")), int(q.get("expires", ""))
+    except ValueError:
+        raise ForbiddenError("Invalid upload link.") from None
+    if not hmac.compare_digest(_sign(reg, oid, size, expires), q.get("sig", "")) or expires < time.time():
+        raise ForbiddenError("Upload link is invalid or has expired; ask the batch API for a new one.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) != size:
+        raise InvalidInputError(f"Size mismatch: announced {size} bytes, request body has {declared}.")
+    if size > reg.settings.max_upload_bytes:
+        raise PayloadTooLargeError(f"{size} bytes exceeds the upload limit of {reg.settings.max_upload_bytes} bytes.")
+    stored = await reg.blobs.put_async_stream(
+        request.stream(), expected_oid=oid, expected_size=size, max_size=size
+    )
+    return {"oid": stored.oid, "size": stored.size}
+
+
+@router.post("/api/lfs/objects/{oid}/verify")
+async def lfs_verify(request: Request, oid: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Confirm an LFS object arrived whole."""
+    reg = registry_of(request)
+    check_oid(oid)
+    size = body.get("size")
+    if body.get("oid") != oid or not isinstance(size, int):
+        raise InvalidInputError("Verify body must repeat the object's 'oid' and integer 'size'.")
+    if not await run_in_threadpool(_has_blob, reg, oid, size):
+        raise InvalidInputError(f"Object {oid} ({size} bytes) has not been uploaded.")
+    return {"oid": oid, "size": size}
+
+
+async def _lines(stream: AsyncIterator[bytes], max_line: int) -> AsyncIterator[bytes]:
+    buf = b""
+    async for chunk in stream:
+        buf += chunk
+        while (nl := buf.find(b"\n")) >= 0:
+            line, buf = buf[:nl], buf[nl + 1:]
+            if line.strip():
+                yield line
+        if len(buf) > max_line:
+            raise PayloadTooLargeError(f"A commit line exceeds {max_line} bytes; send large files through LFS.")
+    if buf.strip():
+        yield buf
+
+
+async def parse_commit(reg: Registry, request: Request) -> tuple[dict[str, Any], list[Operation]]:
+    """Read the NDJSON commit body into a header and operations, storing inline files as blobs on the way."""
+    max_inline = reg.settings.max_inline_bytes
+    header: dict[str, Any] | None = None
+    ops: list[Operation] = []
+    async for line in _lines(request.stream(), max_inline * 4 // 3 + 64 * 1024):
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise InvalidInputError(f"Malformed NDJSON line in commit: {line[:80]!r}") from None
+        if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
+            raise InvalidInputError("Each commit line must be an object with 'key' and an object 'value'.")
+        key, value = item.get("key"), item["value"]
+        if header is None:
+            if key != "header":
+                raise InvalidInputError("The first line of a commit must be its header.")
+            header = value
+            continue
+        if key == "file":
+            ops.append(await run_in_threadpool(_inline_file, reg, value, max_inline))
+        elif key == "lfsFile":
+            ops.append(await run_in_threadpool(_lfs_file, reg, value))
+        elif key == "deletedFile":
+            ops.append(DeleteFile(check_path(str(value.get("path", "")))))
+        elif key == "deletedFolder":
+            ops.append(DeleteFolder(check_folder(str(value.get("path", "")))))
+        else:
+            raise InvalidInputError(f"Unknown commit operation {key!r}.")
+    if header is None:
+        raise InvalidInputError("Empty commit body: expected an NDJSON header line.")
+    return header, ops
+
+
+def _inline_file(reg: Registry, value: dict[str, Any], max_inline: int) -> AddFile:
+    path = check_path(str(value.get("path", "")))
+    if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content"), str):
+        raise InvalidInputError(f"{path}: inline content must be a base64 string.")
+    try:
+        data = base64.b64decode(value["content"], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(f"{path}: content is not valid base64.") from None
+    if len(data) > max_inline:
+        raise PayloadTooLargeError(f"{path}: {len(data)} bytes inline exceeds {max_inline}; upload it through LFS.")
+    stored = reg.blobs.put_bytes(data)
+    return AddFile(TreeEntry(path, stored.oid, stored.size, git_blob_oid(data), False))
+
+
+def _lfs_file(reg: Registry, value: dict[str, Any]) -> AddFile:
+    path = check_path(str(value.get("path", "")))
+    if value.get("algo", "sha256") != "sha256":
+        raise InvalidInputError(f"{path}: only sha256 LFS objects are supported.")
+    oid = check_oid(str(value.get("oid", "")))
+    if not reg.blobs.exists(oid):
+        raise InvalidInputError(f"{path}: LFS object {oid} was never uploaded (upload it through the batch API first).")
+    size = reg.blobs.size(oid)
+    reg.blobs.touch(oid)
+    # A copy sends no size; an upload must match what was stored.
+    if value.get("size") is not None and value["size"] != size:
+        raise InvalidInputError(f"{path}: announced size {value['size']} but object {oid} has {size} bytes.")
+    return AddFile(TreeEntry(path, oid, size, git_blob_oid(lfs_pointer(oid, size)), True))
+
+
+@router.post("/api/{plural}/{namespace}/{name}/commit/{revision:path}")
+async def commit(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
+    """Create a commit from NDJSON operations (inline files, LFS files, deletes, copies) on a branch."""
+    _no_pr(request)
+    reg, repo, principal = await _writable(request, plural, namespace, name)
+    header, ops = await parse_commit(reg, request)
+    title = header.get("summary")
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidInputError("Commit header needs a non-empty 'summary'.")
+    parent = header.get("parentCommit")
+    if parent is not None and not commits_mod.COMMIT_RE.match(str(parent)):
+        raise InvalidInputError(f"Invalid parentCommit {parent!r}: expected a 40-hex commit id.")
+    if commits_mod.COMMIT_RE.match(revision):
+        raise InvalidInputError("Commits go to a branch, not to a commit id.")
+    await run_in_threadpool(inspect_additions, reg, [op.entry for op in ops if isinstance(op, AddFile)])
+
+    def run() -> commits_mod.CommitRecord:
+        return commits_mod.create_commit(
+            reg, repo.pk, repo.ref, branch=revision, operations=ops, title=title.strip(),
+            message=str(header.get("description") or ""), author=principal.user, parent_commit=parent,
+        )
+
+    made = await run_in_threadpool(run)
+    url = f"{repo_url(request, repo.ref)}/commit/{made.oid}"
+    return {"success": True, "commitOid": made.oid, "commitUrl": url, "pullRequestUrl": None,
+            "commit": {"oid": made.oid, "url": url}}

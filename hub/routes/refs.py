@@ -1,0 +1,103 @@
+"""Branches, tags and history: list refs, create/delete branch and tag, list commits."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
+from hub.serialize import commit_item, refs_body
+from registry import refs
+from registry.commits import history, resolve_revision
+from registry.errors import InvalidInputError
+
+router = APIRouter()
+
+
+@router.get("/api/{plural}/{namespace}/{name}/refs")
+async def list_refs(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """Branches and tags of a repo with the commits they point at."""
+    reg = registry_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request))
+    return refs_body(await run_in_threadpool(refs.list_refs, reg, repo))
+
+
+@router.post("/api/{plural}/{namespace}/{name}/branch/{branch:path}")
+async def create_branch(request: Request, plural: str, namespace: str, name: str, branch: str,
+                        body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
+    """Create a branch at `startingPoint` (default: main); 409 if it exists."""
+    reg = registry_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
+                                   write=True)
+    start = (body or {}).get("startingPoint") or "main"
+    if not isinstance(start, str):
+        raise InvalidInputError("Field 'startingPoint' must be a string.")
+    if (body or {}).get("emptyBranch"):
+        raise InvalidInputError("Empty branches are not supported; create the branch from a revision.")
+    made = await run_in_threadpool(refs.create_ref, reg, repo, "branch", branch, revision=start)
+    return {"name": made.name, "ref": made.full_ref, "targetCommit": made.commit_oid}
+
+
+@router.delete("/api/{plural}/{namespace}/{name}/branch/{branch:path}")
+async def delete_branch(request: Request, plural: str, namespace: str, name: str, branch: str) -> dict[str, Any]:
+    """Delete a branch (not `main`)."""
+    reg = registry_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
+                                   write=True)
+    await run_in_threadpool(refs.delete_ref, reg, repo, "branch", branch)
+    return {"deleted": branch}
+
+
+@router.post("/api/{plural}/{namespace}/{name}/tag/{revision:path}")
+async def create_tag(request: Request, plural: str, namespace: str, name: str, revision: str,
+                     body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Tag `revision` with `tag`; 409 if the tag exists."""
+    reg = registry_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
+                                   write=True)
+    tag = body.get("tag")
+    if not isinstance(tag, str):
+        raise InvalidInputError("Field 'tag' must be a string.")
+    made = await run_in_threadpool(refs.create_ref, reg, repo, "tag", tag, revision=revision)
+    return {"name": made.name, "ref": made.full_ref, "targetCommit": made.commit_oid}
+
+
+@router.delete("/api/{plural}/{namespace}/{name}/tag/{tag:path}")
+async def delete_tag(request: Request, plural: str, namespace: str, name: str, tag: str) -> dict[str, Any]:
+    """Delete a tag."""
+    reg = registry_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
+                                   write=True)
+    await run_in_threadpool(refs.delete_ref, reg, repo, "tag", tag)
+    return {"deleted": tag}
+
+
+@router.get("/api/{plural}/{namespace}/{name}/commits/{revision:path}")
+async def list_commits(request: Request, plural: str, namespace: str, name: str, revision: str) -> Response:
+    """History from `revision`, newest first (`limit`/`p` pagination with a Link header)."""
+    reg = registry_of(request)
+    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request))
+    try:
+        page = int(request.query_params.get("p", "0"))
+        limit = min(int(request.query_params.get("limit", "500")), 1000)
+    except ValueError:
+        raise InvalidInputError("Query parameters 'p' and 'limit' must be integers.") from None
+    if page < 0 or limit < 1:
+        raise InvalidInputError("Query parameters 'p' must be >= 0 and 'limit' >= 1.")
+
+    def run() -> list[Any]:
+        with reg.engine.connect() as conn:
+            start = resolve_revision(conn, repo.pk, repo.ref, revision)
+            return history(conn, repo.pk, start.oid, limit=(page + 1) * limit + 1)
+
+    chain = await run_in_threadpool(run)
+    items = [commit_item(c) for c in chain[page * limit: (page + 1) * limit]]
+    headers = {}
+    if len(chain) > (page + 1) * limit:
+        params = {**request.query_params, "p": str(page + 1)}
+        headers["Link"] = f'<{base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)

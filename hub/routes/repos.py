@@ -1,0 +1,211 @@
+"""Repo lifecycle and info: whoami, create, delete, move, settings, info, listings, YAML validation."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
+from hub.serialize import repo_info, repo_summary
+from registry import auth, repos
+from registry.commits import resolve_revision
+from registry.describe import describe, split_front_matter
+from registry.errors import InvalidInputError, UnauthorizedError
+from registry.names import check_repo_type, parse_repo_id
+
+router = APIRouter()
+
+
+@router.get("/api/whoami-v2")
+async def whoami(request: Request) -> dict[str, Any]:
+    """Who the token belongs to, its role and the user's organisations."""
+    principal = await principal_of(request)
+    if principal is None:
+        raise UnauthorizedError("Invalid credentials in Authorization header")
+    return auth.whoami(registry_of(request), principal)
+
+
+def _body_str(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"Field {key!r} must be a non-empty string.")
+    return value
+
+
+def _target(body: dict[str, Any], principal: auth.Principal) -> tuple[str, str]:
+    name = _body_str(body, "name", required=True)
+    assert name is not None
+    namespace = _body_str(body, "organization") or principal.user
+    if "/" in name:
+        namespace, name = name.split("/", 1)
+    return namespace, name
+
+
+@router.post("/api/repos/create")
+async def create_repo(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+    """Create a model, dataset or Space repo (409 with its `url` if it exists)."""
+    principal = await principal_of(request)
+    if principal is None:
+        raise UnauthorizedError("You must be authenticated (HF_TOKEN) to create a repo.")
+    namespace, name = _target(body, principal)
+    ref = parse_repo_id(f"{namespace}/{name}", check_repo_type(body.get("type")))
+    auth.check_can_write(principal, ref.namespace)
+    private = body.get("private")
+    if body.get("visibility") is not None:
+        if body["visibility"] not in ("private", "public"):
+            raise InvalidInputError("Field 'visibility' must be 'private' or 'public'.")
+        private = body["visibility"] == "private"
+    if private is not None and not isinstance(private, bool):
+        raise InvalidInputError("Field 'private' must be a boolean.")
+    url = repo_url(request, ref)
+    await run_in_threadpool(
+        repos.create_repo, registry_of(request), ref, author=principal.user, private=bool(private),
+        sdk=body.get("sdk"), url=url,
+    )
+    return JSONResponse({"url": url, "name": ref.repo_id, "id": ref.repo_id})
+
+
+@router.delete("/api/repos/delete")
+async def delete_repo(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Delete a repo."""
+    principal = await principal_of(request)
+    if principal is None:
+        raise UnauthorizedError("You must be authenticated (HF_TOKEN) to delete a repo.")
+    namespace, name = _target(body, principal)
+    ref = parse_repo_id(f"{namespace}/{name}", check_repo_type(body.get("type")))
+    reg = registry_of(request)
+    await run_in_threadpool(open_repo, reg, ref, principal, write=True)
+    await run_in_threadpool(repos.delete_repo, reg, ref)
+    return {"deleted": ref.repo_id}
+
+
+@router.post("/api/repos/move")
+async def move_repo(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Rename a repo (`fromRepo` -> `toRepo`)."""
+    principal = await principal_of(request)
+    repo_type = check_repo_type(body.get("type"))
+    src = parse_repo_id(_body_str(body, "fromRepo", required=True) or "", repo_type)
+    dst = parse_repo_id(_body_str(body, "toRepo", required=True) or "", repo_type)
+    reg = registry_of(request)
+    await run_in_threadpool(open_repo, reg, src, principal, write=True)
+    auth.check_can_write(principal, dst.namespace)
+    await run_in_threadpool(repos.move_repo, reg, src, dst, url=repo_url(request, dst))
+    return {"url": repo_url(request, dst)}
+
+
+@router.put("/api/{plural}/{namespace}/{name}/settings")
+async def update_settings(request: Request, plural: str, namespace: str, name: str,
+                          body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Change repo settings: visibility (`private` or `visibility`); `gated` is accepted only as false."""
+    ref = repo_ref(plural, namespace, name)
+    reg = registry_of(request)
+    principal = await principal_of(request)
+    await run_in_threadpool(open_repo, reg, ref, principal, write=True)
+    private = body.get("private")
+    if body.get("visibility") is not None:
+        if body["visibility"] not in ("private", "public"):
+            raise InvalidInputError("Field 'visibility' must be 'private' or 'public'.")
+        private = body["visibility"] == "private"
+    if body.get("gated") not in (None, False):
+        raise InvalidInputError("Gated repos are not supported by this hub.")
+    if private is not None:
+        if not isinstance(private, bool):
+            raise InvalidInputError("Field 'private' must be a boolean.")
+        await run_in_threadpool(repos.set_private, reg, ref, private)
+    return {"private": private}
+
+
+def _info(reg: Any, ref: Any, principal: Any, revision: str) -> dict[str, Any]:
+    repo = open_repo(reg, ref, principal)
+    with reg.engine.connect() as conn:
+        commit = resolve_revision(conn, repo.pk, ref, revision)
+        tree = reg.tree(conn, commit.tree_oid)
+    return repo_info(repo, commit, tree, describe(reg, ref.type, commit.tree_oid, tree))
+
+
+@router.get("/api/{plural}/{namespace}/{name}")
+async def info(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """Repo info at `main`."""
+    ref = repo_ref(plural, namespace, name)
+    return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), "main")
+
+
+@router.get("/api/{plural}/{namespace}/{name}/revision/{revision:path}")
+async def info_at(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
+    """Repo info at any branch, tag or commit."""
+    ref = repo_ref(plural, namespace, name)
+    return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), revision)
+
+
+def _int_param(request: Request, key: str, default: int | None) -> int | None:
+    raw = request.query_params.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"Query parameter {key!r} must be an integer.") from None
+    if value < 0:
+        raise InvalidInputError(f"Query parameter {key!r} must be >= 0.")
+    return value
+
+
+def _listing(reg: Any, plural: str, principal: Any, request: Request) -> tuple[list[dict[str, Any]], bool]:
+    params = request.query_params
+    repo_type = check_repo_type(plural)
+    filters = [f for f in params.getlist("filter") for f in f.split(",") if f]
+    limit = _int_param(request, "limit", None)
+    offset = _int_param(request, "offset", 0) or 0
+    page = min(limit, 1000) if limit is not None else 1000
+    direction = params.get("direction")
+    rows = repos.list_repos(
+        reg, repo_type, viewer=principal, search=params.get("search"), author=params.get("author"),
+        sort=params.get("sort"), descending=direction != "1",
+    )
+    out = []
+    for repo in rows:
+        meta = _head_meta(reg, repo)
+        if filters and not all(f in meta.get("tags", []) or f == meta.get("pipeline_tag") for f in filters):
+            continue
+        out.append(repo_summary(repo, meta))
+    return out[offset: offset + page], len(out) > offset + page
+
+
+def _head_meta(reg: Any, repo: Any) -> dict[str, Any]:
+    with reg.engine.connect() as conn:
+        commit = resolve_revision(conn, repo.pk, repo.ref, "main")
+        tree = reg.tree(conn, commit.tree_oid)
+    meta = describe(reg, repo.ref.type, commit.tree_oid, tree)
+    return {**meta, "sha": commit.oid}
+
+
+@router.get("/api/{plural}")
+async def list_repos(request: Request, plural: str) -> Response:
+    """List repos the caller may see (`search`, `author`, `filter`, `sort`, `direction`, `limit`), Link-paginated."""
+    if plural not in ("models", "datasets", "spaces"):
+        raise InvalidInputError(f"Unknown listing {plural!r}.")
+    reg = registry_of(request)
+    items, more = await run_in_threadpool(_listing, reg, plural, await principal_of(request), request)
+    headers = {}
+    if more:
+        params = dict(request.query_params)
+        params["offset"] = str((_int_param(request, "offset", 0) or 0) + len(items))
+        headers["Link"] = f'<{base_url(request)}/api/{plural}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)
+
+
+@router.post("/api/validate-yaml")
+async def validate_yaml(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    """Check a README's YAML header the way the Hub does before a commit that touches it."""
+    content = body.get("content")
+    if not isinstance(content, str):
+        raise InvalidInputError("Field 'content' must be a string.")
+    _, _, error = split_front_matter(content)
+    # Like the Hub, a broken header is a warning here; the commit still goes through and the card shows it.
+    return {"errors": [], "warnings": [{"message": error}] if error else []}

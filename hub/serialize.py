@@ -1,0 +1,126 @@
+"""Domain records -> the JSON shapes huggingface_hub parses (ModelInfo, RepoFile, GitCommitInfo...)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from registry.commits import CommitRecord
+from registry.refs import RefInfo
+from registry.repos import RepoRecord
+from registry.trees import TreeEntry
+
+
+def iso(ts: float) -> str:
+    """UNIX time -> the Hub's `2022-08-19T07:19:38.123Z`."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def lfs_info(entry: TreeEntry) -> dict[str, Any] | None:
+    """The `lfs` object of a tree item, or None for a regular file."""
+    return {"oid": entry.oid, "size": entry.size, "pointerSize": entry.pointer_size} if entry.lfs else None
+
+
+def last_commit_item(commit: CommitRecord) -> dict[str, Any]:
+    """The `lastCommit` object of an expanded tree item."""
+    return {"id": commit.oid, "title": commit.title, "date": iso(commit.created_at)}
+
+
+def file_item(entry: TreeEntry, *, last_commit: CommitRecord | None = None,
+              security: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A file in a tree listing / paths-info answer."""
+    item: dict[str, Any] = {"type": "file", "oid": entry.git_oid, "size": entry.size, "path": entry.path}
+    if entry.lfs:
+        item["lfs"] = lfs_info(entry)
+    if last_commit is not None:
+        item["lastCommit"] = last_commit_item(last_commit)
+    if security is not None:
+        item["securityFileStatus"] = security
+    return item
+
+
+def folder_item(path: str, oid: str, *, last_commit: CommitRecord | None = None) -> dict[str, Any]:
+    """A folder in a tree listing / paths-info answer."""
+    item: dict[str, Any] = {"type": "directory", "oid": oid, "size": 0, "path": path}
+    if last_commit is not None:
+        item["lastCommit"] = last_commit_item(last_commit)
+    return item
+
+
+def sibling(entry: TreeEntry) -> dict[str, Any]:
+    """A `siblings` element of repo info."""
+    item: dict[str, Any] = {"rfilename": entry.path, "size": entry.size, "blobId": entry.git_oid}
+    if entry.lfs:
+        item["lfs"] = {"sha256": entry.oid, "size": entry.size, "pointerSize": entry.pointer_size}
+    return item
+
+
+def repo_summary(repo: RepoRecord, meta: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a repo in listings (list_models / list_datasets / list_spaces)."""
+    out: dict[str, Any] = {
+        "_id": f"{repo.pk:024x}",
+        "id": repo.ref.repo_id,
+        "author": repo.ref.namespace,
+        "private": repo.private,
+        "gated": False,
+        "disabled": False,
+        "downloads": 0,
+        "likes": 0,
+        "tags": meta.get("tags", []),
+        "createdAt": iso(repo.created_at),
+        "lastModified": iso(repo.updated_at),
+    }
+    if repo.ref.type == "model":
+        out["modelId"] = repo.ref.repo_id
+        out["pipeline_tag"] = meta.get("pipeline_tag")
+        out["library_name"] = meta.get("library_name")
+    if repo.ref.type == "space":
+        out["sdk"] = repo.sdk
+    return out
+
+
+def repo_info(repo: RepoRecord, commit: CommitRecord, tree: dict[str, TreeEntry], meta: dict[str, Any]) -> dict[str, Any]:
+    """Full repo info at a commit: `model_info`, `dataset_info`, `space_info`."""
+    out = repo_summary(repo, meta)
+    out.update(
+        sha=commit.oid,
+        lastModified=iso(commit.created_at),
+        cardData=meta.get("cardData"),
+        siblings=[sibling(e) for e in sorted(tree.values(), key=lambda e: e.path)],
+        usedStorage=sum(e.size for e in tree.values()),
+    )
+    for key in ("safetensors", "config", "transformersInfo", "widgetData", "vitrine"):
+        if meta.get(key) is not None:
+            out[key] = meta[key]
+    if repo.ref.type == "dataset":
+        out["description"] = meta.get("description")
+    if repo.ref.type == "space":
+        out["runtime"] = {"stage": "RUNNING", "hardware": {"current": "cpu-basic", "requested": "cpu-basic"}}
+        out["subdomain"] = repo.ref.repo_id.replace("/", "-")
+    return out
+
+
+def commit_item(commit: CommitRecord) -> dict[str, Any]:
+    """An element of `list_repo_commits`."""
+    return {
+        "id": commit.oid,
+        "title": commit.title,
+        "message": commit.message,
+        "authors": [{"user": commit.author, "avatar": None}],
+        "date": iso(commit.created_at),
+        "parents": list(commit.parents),
+    }
+
+
+def refs_body(refs: list[RefInfo]) -> dict[str, Any]:
+    """The `list_repo_refs` body."""
+
+    def item(r: RefInfo) -> dict[str, str]:
+        return {"name": r.name, "ref": r.full_ref, "targetCommit": r.commit_oid}
+
+    return {
+        "branches": [item(r) for r in refs if r.kind == "branch"],
+        "tags": [item(r) for r in refs if r.kind == "tag"],
+        "converts": [],
+        "pullRequests": [],
+    }

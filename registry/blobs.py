@@ -1,0 +1,213 @@
+"""Content-addressed blob store: sha256-named files, written atomically and verified before they appear."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from registry.errors import InvalidInputError, PayloadTooLargeError
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 1024 * 1024
+
+
+def check_oid(oid: str) -> str:
+    """Return `oid` if it is a lowercase 64-hex sha256, else raise InvalidInputError."""
+    if not isinstance(oid, str) or not SHA256_RE.match(oid):
+        raise InvalidInputError(f"Invalid sha256 oid {oid!r}: expected 64 lowercase hex characters.")
+    return oid
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """What a finished write produced."""
+
+    oid: str
+    size: int
+    git_oid: str | None = None
+
+
+class _PendingWrite:
+    """A temp file being filled and hashed; becomes a blob only in `finish`."""
+
+    def __init__(self, store: LocalBlobStore, *, max_size: int | None, git_size: int | None) -> None:
+        self.store = store
+        self.max_size = max_size
+        self.tmp = store.tmp_dir / f"{uuid.uuid4().hex}.part"
+        self.fh: BinaryIO = open(self.tmp, "wb")
+        self.sha = hashlib.sha256()
+        # The git blob id needs the size up front; only computed when the caller knows it (inline files).
+        self.git = hashlib.sha1(b"blob %d\0" % git_size) if git_size is not None else None
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_size is not None and self.size > self.max_size:
+            raise PayloadTooLargeError(f"Upload exceeds the limit of {self.max_size} bytes.")
+        self.sha.update(chunk)
+        if self.git is not None:
+            self.git.update(chunk)
+        self.fh.write(chunk)
+
+    def finish(self, *, expected_oid: str | None, expected_size: int | None) -> StoredBlob:
+        oid = self.sha.hexdigest()
+        if expected_size is not None and self.size != expected_size:
+            raise InvalidInputError(f"Size mismatch: announced {expected_size} bytes, received {self.size}.")
+        if expected_oid is not None and oid != expected_oid:
+            raise InvalidInputError(f"sha256 mismatch: announced {expected_oid}, received content hashes to {oid}.")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        final = self.store.path(oid)
+        if final.exists():
+            self.tmp.unlink()
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.tmp, final)
+            _fsync_dir(final.parent)
+        return StoredBlob(oid, self.size, self.git.hexdigest() if self.git is not None else None)
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class LocalBlobStore:
+    """Blobs under one directory: `sha256/ab/cd/<oid>`; partial writes live in `tmp/` until verified."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, oid: str) -> Path:
+        """Local path of blob `oid` (whether or not it exists)."""
+        check_oid(oid)
+        return self.root / "sha256" / oid[:2] / oid[2:4] / oid
+
+    def exists(self, oid: str) -> bool:
+        """Whether blob `oid` is durably stored."""
+        return self.path(oid).is_file()
+
+    def size(self, oid: str) -> int:
+        """Size in bytes of blob `oid` (FileNotFoundError if absent)."""
+        return self.path(oid).stat().st_size
+
+    def open(self, oid: str) -> BinaryIO:
+        """Open blob `oid` for reading."""
+        return open(self.path(oid), "rb")
+
+    def read(self, oid: str) -> bytes:
+        """Whole content of a (small) blob."""
+        return self.path(oid).read_bytes()
+
+    def put_bytes(self, data: bytes, *, expected_oid: str | None = None) -> StoredBlob:
+        """Store `data`; returns its sha256, size and git blob id."""
+        pending = _PendingWrite(self, max_size=None, git_size=len(data))
+        try:
+            pending.write(data)
+            return pending.finish(expected_oid=expected_oid, expected_size=len(data))
+        except BaseException:
+            pending.abort()
+            raise
+
+    def put_stream(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        expected_oid: str | None = None,
+        expected_size: int | None = None,
+        max_size: int | None = None,
+    ) -> StoredBlob:
+        """Store a stream of chunks, verified against the announced oid and size before it becomes visible."""
+        pending = _PendingWrite(self, max_size=max_size, git_size=None)
+        try:
+            for chunk in chunks:
+                pending.write(chunk)
+            return pending.finish(expected_oid=expected_oid, expected_size=expected_size)
+        except BaseException:
+            pending.abort()
+            raise
+
+    async def put_async_stream(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        expected_oid: str | None = None,
+        expected_size: int | None = None,
+        max_size: int | None = None,
+    ) -> StoredBlob:
+        """Like `put_stream`, for an ASGI request body; hashing happens in the event loop in 1 MiB slices."""
+        pending = _PendingWrite(self, max_size=max_size, git_size=None)
+        try:
+            buf = bytearray()
+            async for chunk in chunks:
+                buf += chunk
+                if len(buf) >= CHUNK:
+                    pending.write(bytes(buf))
+                    buf.clear()
+            if buf:
+                pending.write(bytes(buf))
+            return pending.finish(expected_oid=expected_oid, expected_size=expected_size)
+        except BaseException:
+            pending.abort()
+            raise
+
+    def delete(self, oid: str) -> None:
+        """Remove blob `oid` if present."""
+        self.path(oid).unlink(missing_ok=True)
+
+    def iter_oids(self) -> Iterator[str]:
+        """Every stored blob oid."""
+        base = self.root / "sha256"
+        if not base.exists():
+            return
+        for p in base.glob("*/*/*"):
+            if SHA256_RE.match(p.name):
+                yield p.name
+
+    def touch(self, oid: str) -> None:
+        """Mark blob `oid` as just used, so `gc` grants it a full grace period (a commit may be about to cite it)."""
+        os.utime(self.path(oid))
+
+    def age_seconds(self, oid: str) -> float:
+        """Seconds since blob `oid` was last written."""
+        return time.time() - self.path(oid).stat().st_mtime
+
+    def stale_temp_files(self, older_than: float) -> list[Path]:
+        """Partial uploads left behind (crash, disconnect) older than `older_than` seconds."""
+        cutoff = time.time() - older_than
+        return [p for p in self.tmp_dir.glob("*.part") if p.stat().st_mtime < cutoff]
+
+    def verify(self, oid: str) -> bool:
+        """Re-hash blob `oid` and say whether it still matches its name."""
+        h = hashlib.sha256()
+        with self.open(oid) as fh:
+            while chunk := fh.read(CHUNK):
+                h.update(chunk)
+        return h.hexdigest() == oid
+
+
+def git_blob_oid(data: bytes) -> str:
+    """The git blob sha1 of `data`, what the Hub reports as a regular file's oid and ETag."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The git-lfs pointer file standing for an LFS blob in the git tree."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

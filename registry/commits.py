@@ -1,0 +1,217 @@
+"""Commits: 40-hex ids, parents, authors and messages; moving a branch only by compare-and-swap."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from registry import db
+from registry.core import Registry
+from registry.errors import ConflictError, PreconditionFailedError, RevisionNotFoundError
+from registry.names import RepoRef
+from registry.trees import Operation, TreeEntry, apply_operations, encode_tree
+
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+MAX_RETRIES = 50
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """One commit as stored."""
+
+    oid: str
+    repo_pk: int
+    tree_oid: str
+    parents: tuple[str, ...]
+    author: str
+    title: str
+    message: str
+    created_at: float
+
+
+def _record(row: sa.Row) -> CommitRecord:  # type: ignore[type-arg]
+    return CommitRecord(
+        row.oid, row.repo_id, row.tree_oid, tuple(json.loads(row.parents)), row.author, row.title, row.message,
+        row.created_at,
+    )
+
+
+def get_commit(conn: Connection, repo_pk: int, oid: str) -> CommitRecord | None:
+    """The commit `oid` of repo `repo_pk`, or None."""
+    row = conn.execute(sa.select(db.commits).where(db.commits.c.oid == oid, db.commits.c.repo_id == repo_pk)).first()
+    return _record(row) if row is not None else None
+
+
+def branch_head(conn: Connection, repo_pk: int, branch: str) -> str | None:
+    """The commit a branch points at, or None when the branch does not exist."""
+    return conn.execute(
+        sa.select(db.refs.c.commit_oid).where(
+            db.refs.c.repo_id == repo_pk, db.refs.c.kind == "branch", db.refs.c.name == branch
+        )
+    ).scalar_one_or_none()
+
+
+def resolve_revision(conn: Connection, repo_pk: int, ref: RepoRef, revision: str) -> CommitRecord:
+    """Resolve a branch, tag or commit id (full 40-hex, or a unique prefix of 7+) to its commit."""
+    oid = conn.execute(
+        sa.select(db.refs.c.commit_oid)
+        .where(db.refs.c.repo_id == repo_pk, db.refs.c.name == revision)
+        .order_by(db.refs.c.kind)  # "branch" sorts before "tag": a branch wins a name clash, as in git
+    ).scalars().first()
+    if oid is None and re.fullmatch(r"[0-9a-f]{7,40}", revision or ""):
+        matches = conn.execute(
+            sa.select(db.commits.c.oid).where(db.commits.c.repo_id == repo_pk, db.commits.c.oid.startswith(revision))
+            .limit(2)
+        ).scalars().all()
+        oid = matches[0] if len(matches) == 1 else None
+    commit = get_commit(conn, repo_pk, oid) if oid else None
+    if commit is None:
+        raise RevisionNotFoundError(ref.repo_id, revision)
+    return commit
+
+
+def _commit_oid(repo_pk: int, tree_oid: str, parents: Iterable[str], author: str, title: str, message: str,
+                created_at: float) -> str:
+    body = json.dumps([repo_pk, tree_oid, list(parents), author, title, message, repr(created_at)])
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
+def write_commit(
+    conn: Connection, repo_pk: int, entries: dict[str, TreeEntry], *, parents: tuple[str, ...], author: str,
+    title: str, message: str,
+) -> CommitRecord:
+    """Store a tree and a commit pointing at it (no ref moves here)."""
+    tree_oid, text = encode_tree(entries)
+    if conn.execute(sa.select(db.trees.c.oid).where(db.trees.c.oid == tree_oid)).first() is None:
+        conn.execute(sa.insert(db.trees).values(oid=tree_oid, data=text))
+    created = db.now()
+    oid = _commit_oid(repo_pk, tree_oid, parents, author, title, message, created)
+    conn.execute(
+        sa.insert(db.commits).values(
+            oid=oid, repo_id=repo_pk, tree_oid=tree_oid, parents=json.dumps(list(parents)), author=author,
+            title=title, message=message, created_at=created,
+        )
+    )
+    return CommitRecord(oid, repo_pk, tree_oid, parents, author, title, message, created)
+
+
+def set_ref(conn: Connection, repo_pk: int, kind: str, name: str, commit_oid: str, *, expected: str | None) -> bool:
+    """Point ref `name` at `commit_oid` if it still points at `expected` (None: must not exist). True if it moved."""
+    if expected is None:
+        exists = conn.execute(
+            sa.select(db.refs.c.name).where(db.refs.c.repo_id == repo_pk, db.refs.c.kind == kind, db.refs.c.name == name)
+        ).first()
+        if exists is not None:
+            return False
+        conn.execute(
+            sa.insert(db.refs).values(repo_id=repo_pk, kind=kind, name=name, commit_oid=commit_oid, updated_at=db.now())
+        )
+        return True
+    res = conn.execute(
+        sa.update(db.refs)
+        .where(db.refs.c.repo_id == repo_pk, db.refs.c.kind == kind, db.refs.c.name == name,
+               db.refs.c.commit_oid == expected)
+        .values(commit_oid=commit_oid, updated_at=db.now())
+    )
+    return res.rowcount == 1
+
+
+def create_commit(
+    reg: Registry,
+    repo_pk: int,
+    ref: RepoRef,
+    *,
+    branch: str,
+    operations: list[Operation],
+    title: str,
+    message: str = "",
+    author: str,
+    parent_commit: str | None = None,
+    on_tree: Callable[[dict[str, TreeEntry]], None] | None = None,
+) -> CommitRecord:
+    """Apply `operations` on top of `branch` and move it, never losing a concurrent update.
+
+    Without `parent_commit`, a concurrent writer that moved the branch first just makes us re-apply our
+    operations on its commit (they are path-level edits). With it, a moved branch is a PreconditionFailedError.
+    `on_tree` may inspect (and refuse, by raising) the new tree before anything is written.
+    """
+    for _ in range(MAX_RETRIES):
+        try:
+            return _commit_once(reg, repo_pk, ref, branch=branch, operations=operations, title=title,
+                                message=message, author=author, parent_commit=parent_commit, on_tree=on_tree)
+        except _BranchMoved:
+            continue
+    raise ConflictError(f"Branch {branch} of {ref} kept moving; gave up after {MAX_RETRIES} attempts.")
+
+
+class _BranchMoved(Exception):
+    """Another writer moved the branch between our read and our compare-and-swap: roll back and retry."""
+
+
+def _commit_once(
+    reg: Registry, repo_pk: int, ref: RepoRef, *, branch: str, operations: list[Operation], title: str,
+    message: str, author: str, parent_commit: str | None,
+    on_tree: Callable[[dict[str, TreeEntry]], None] | None,
+) -> CommitRecord:
+    with reg.write().begin() as conn:
+        head = branch_head(conn, repo_pk, branch)
+        if head is None:
+            raise RevisionNotFoundError(ref.repo_id, branch)
+        if parent_commit is not None and parent_commit != head:
+            raise PreconditionFailedError(
+                f"A commit has happened since {parent_commit} on {branch} (head is now {head}). "
+                "Please refresh and try again."
+            )
+        base = get_commit(conn, repo_pk, head)
+        assert base is not None
+        entries = apply_operations(reg.tree(conn, base.tree_oid), operations, repo_id=ref.repo_id, revision=branch)
+        if on_tree is not None:
+            on_tree(entries)
+        commit = write_commit(conn, repo_pk, entries, parents=(head,), author=author, title=title, message=message)
+        if not set_ref(conn, repo_pk, "branch", branch, commit.oid, expected=head):
+            raise _BranchMoved
+        conn.execute(sa.update(db.repos).where(db.repos.c.id == repo_pk).values(updated_at=commit.created_at))
+        return commit
+
+
+def history(conn: Connection, repo_pk: int, start: str, *, limit: int | None = None) -> list[CommitRecord]:
+    """Commits reachable from `start` by first parents, newest first."""
+    out: list[CommitRecord] = []
+    oid: str | None = start
+    while oid is not None and (limit is None or len(out) < limit):
+        commit = get_commit(conn, repo_pk, oid)
+        if commit is None:
+            break
+        out.append(commit)
+        oid = commit.parents[0] if commit.parents else None
+    return out
+
+
+def last_commits(reg: Registry, conn: Connection, repo_pk: int, start: str, paths: list[str]) -> dict[str, CommitRecord]:
+    """For each path (file or folder), the newest commit from `start` back that changed it."""
+    found: dict[str, CommitRecord] = {}
+    pending = set(paths)
+    chain = history(conn, repo_pk, start)
+    for i, commit in enumerate(chain):
+        if not pending:
+            break
+        tree = reg.tree(conn, commit.tree_oid)
+        parent_tree = reg.tree(conn, chain[i + 1].tree_oid) if i + 1 < len(chain) else {}
+        for path in list(pending):
+            if _signature(tree, path) != _signature(parent_tree, path):
+                found[path] = commit
+                pending.discard(path)
+    return found
+
+
+def _signature(tree: dict[str, TreeEntry], path: str) -> tuple[tuple[str, str], ...]:
+    if path in tree:
+        return ((path, tree[path].oid),)
+    prefix = path + "/"
+    return tuple(sorted((p, e.oid) for p, e in tree.items() if p.startswith(prefix)))

@@ -1,0 +1,64 @@
+"""The `Registry`: one handle on the metadata DB and the blob store, passed to every domain function."""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from threading import Lock
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from registry import db
+from registry.blobs import LocalBlobStore
+from registry.errors import InvalidInputError
+from registry.settings import Settings
+from registry.trees import TreeEntry, decode_tree
+
+
+class Registry:
+    """Everything stateful a Vitrine process holds; all of it lives in the DB and the blob store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.storage_url and not settings.storage_url.startswith("file://"):
+            raise InvalidInputError(
+                f"VITRINE_STORAGE_URL={settings.storage_url!r}: only file:// storage is implemented so far."
+            )
+        self.engine: Engine = db.connect(settings.effective_database_url)
+        self.blobs = LocalBlobStore(settings.blobs_dir)
+        self._trees: OrderedDict[str, dict[str, TreeEntry]] = OrderedDict()
+        self._trees_lock = Lock()
+        self.secret = self._load_secret()
+
+    def write(self) -> Engine:
+        """Engine for write transactions (`with reg.write().begin() as conn`)."""
+        return db.writer(self.engine)
+
+    def tree(self, conn: Connection, tree_oid: str) -> dict[str, TreeEntry]:
+        """The entries of tree `tree_oid`; trees are immutable, so a small LRU keeps hot ones parsed."""
+        with self._trees_lock:
+            cached = self._trees.get(tree_oid)
+            if cached is not None:
+                self._trees.move_to_end(tree_oid)
+                return cached
+        text = conn.execute(sa.select(db.trees.c.data).where(db.trees.c.oid == tree_oid)).scalar_one()
+        entries = decode_tree(text)
+        with self._trees_lock:
+            self._trees[tree_oid] = entries
+            while len(self._trees) > 256:
+                self._trees.popitem(last=False)
+        return entries
+
+    def _load_secret(self) -> bytes:
+        # Shared through the DB so every replica signs and checks upload links alike.
+        with self.write().begin() as conn:
+            row = conn.execute(sa.select(db.kv.c.value).where(db.kv.c.key == "secret")).scalar_one_or_none()
+            if row is None:
+                row = secrets.token_hex(32)
+                conn.execute(sa.insert(db.kv).values(key="secret", value=row))
+        return bytes.fromhex(row)
+
+    def close(self) -> None:
+        """Release DB connections."""
+        self.engine.dispose()

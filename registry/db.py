@@ -1,0 +1,140 @@
+"""The metadata database: SQLAlchemy Core tables that run unchanged on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(96), nullable=False, unique=True),
+    sa.Column("is_org", sa.Boolean, nullable=False, default=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("org_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(96), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+repos = sa.Table(
+    "repos",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("namespace", sa.String(96), nullable=False),
+    sa.Column("name", sa.String(96), nullable=False),
+    sa.Column("private", sa.Boolean, nullable=False, default=False),
+    sa.Column("sdk", sa.String(32), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("type", "namespace", "name", name="uq_repo_identity"),
+)
+
+trees = sa.Table(
+    "trees",
+    metadata,
+    sa.Column("oid", sa.String(64), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+commits = sa.Table(
+    "commits",
+    metadata,
+    sa.Column("oid", sa.String(40), primary_key=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("tree_oid", sa.String(64), nullable=False),
+    sa.Column("parents", sa.Text, nullable=False),
+    sa.Column("author", sa.String(96), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+refs = sa.Table(
+    "refs",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("commit_oid", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+blob_meta = sa.Table(
+    "blob_meta",
+    metadata,
+    sa.Column("oid", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+kv = sa.Table(
+    "kv",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def connect(url: str) -> Engine:
+    """Open the metadata DB at `url`, creating SQLite's folder and all tables when missing."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # WAL lets readers run beside the writer; FULL sync makes a commit survive SIGKILL and power loss.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+            # Let SQLAlchemy's `begin()` issue BEGIN IMMEDIATE so writers queue instead of deadlocking.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            # Writers (see `writer`) take the write lock up front so two of them never deadlock on upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
+
+    else:
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    metadata.create_all(engine)
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to open write transactions with (`with writer(engine).begin() as conn`)."""
+    return engine.execution_options(writer=True)
+
+
+def now() -> float:
+    """Current UNIX time, the one clock every table uses."""
+    return time.time()

@@ -1,0 +1,63 @@
+"""Branches and tags: list, create from any revision, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from registry import db
+from registry.commits import resolve_revision, set_ref
+from registry.core import Registry
+from registry.errors import ConflictError, InvalidInputError, RevisionNotFoundError
+from registry.names import check_ref_name
+from registry.repos import RepoRecord
+
+
+@dataclass(frozen=True)
+class RefInfo:
+    """A branch or tag and the commit it names."""
+
+    kind: str
+    name: str
+    commit_oid: str
+
+    @property
+    def full_ref(self) -> str:
+        """`refs/heads/<name>` or `refs/tags/<name>`."""
+        return f"refs/{'heads' if self.kind == 'branch' else 'tags'}/{self.name}"
+
+
+def list_refs(reg: Registry, repo: RepoRecord) -> list[RefInfo]:
+    """Every branch and tag of `repo`, sorted by kind then name."""
+    with reg.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(db.refs).where(db.refs.c.repo_id == repo.pk).order_by(db.refs.c.kind, db.refs.c.name)
+        ).all()
+    return [RefInfo(r.kind, r.name, r.commit_oid) for r in rows]
+
+
+def create_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, revision: str) -> RefInfo:
+    """Create branch or tag `name` at `revision`; ConflictError if it exists."""
+    check_ref_name(name, what=kind)
+    with reg.write().begin() as conn:
+        commit = resolve_revision(conn, repo.pk, repo.ref, revision)
+        clash = conn.execute(
+            sa.select(db.refs.c.kind).where(db.refs.c.repo_id == repo.pk, db.refs.c.name == name)
+        ).scalar_one_or_none()
+        if clash is not None:
+            raise ConflictError(f"Reference already exists: {name} is a {clash} of {repo.ref}.")
+        set_ref(conn, repo.pk, kind, name, commit.oid, expected=None)
+    return RefInfo(kind, name, commit.oid)
+
+
+def delete_ref(reg: Registry, repo: RepoRecord, kind: str, name: str) -> None:
+    """Delete branch or tag `name`; `main` cannot be deleted."""
+    if kind == "branch" and name == "main":
+        raise InvalidInputError("The main branch cannot be deleted.")
+    with reg.write().begin() as conn:
+        res = conn.execute(
+            sa.delete(db.refs).where(db.refs.c.repo_id == repo.pk, db.refs.c.kind == kind, db.refs.c.name == name)
+        )
+        if res.rowcount == 0:
+            raise RevisionNotFoundError(repo.ref.repo_id, name)

@@ -1,0 +1,156 @@
+"""Repos: create (with an initial commit), find, list, move, delete, change visibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from registry import db
+from registry.auth import Principal, ensure_user
+from registry.blobs import git_blob_oid
+from registry.commits import set_ref, write_commit
+from registry.core import Registry
+from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError
+from registry.names import RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
+from registry.trees import TreeEntry
+
+# What the Hub writes into every new repo, so large binaries are tracked by LFS when cloned with git.
+GITATTRIBUTES = "".join(
+    f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n"
+    for ext in (
+        "7z arrow bin bz2 ckpt ftz gz h5 joblib lfs.* mlmodel model msgpack npy npz onnx ot parquet pb pickle pkl "
+        "pt pth rar safetensors tar tflite tgz wasm xz zip zst"
+    ).split()
+) + "*tfevents* filter=lfs diff=lfs merge=lfs -text\n"
+
+
+@dataclass(frozen=True)
+class RepoRecord:
+    """A repo row."""
+
+    pk: int
+    ref: RepoRef
+    private: bool
+    sdk: str | None
+    created_at: float
+    updated_at: float
+
+
+def _record(row: sa.Row) -> RepoRecord:  # type: ignore[type-arg]
+    return RepoRecord(row.id, RepoRef(row.type, row.namespace, row.name), bool(row.private), row.sdk,
+                      row.created_at, row.updated_at)
+
+
+def find_repo(conn: Connection, ref: RepoRef) -> RepoRecord:
+    """The repo `ref`, or RepoNotFoundError."""
+    row = conn.execute(
+        sa.select(db.repos).where(db.repos.c.type == ref.type, db.repos.c.namespace == ref.namespace,
+                                  db.repos.c.name == ref.name)
+    ).first()
+    if row is None:
+        raise RepoNotFoundError(ref.repo_id, ref.type)
+    return _record(row)
+
+
+def get_repo(reg: Registry, ref: RepoRef) -> RepoRecord:
+    """The repo `ref`, or RepoNotFoundError (no permission check)."""
+    with reg.engine.connect() as conn:
+        return find_repo(conn, ref)
+
+
+def create_repo(
+    reg: Registry, ref: RepoRef, *, author: str, private: bool = False, sdk: str | None = None, url: str = ""
+) -> RepoRecord:
+    """Create repo `ref` with an initial commit on `main` holding `.gitattributes`."""
+    if ref.namespace in RESERVED_NAMESPACES:
+        raise InvalidInputError(f"Namespace {ref.namespace!r} is reserved.")
+    if ref.type == "space":
+        if sdk not in SPACE_SDKS:
+            raise InvalidInputError(f"Invalid Space sdk {sdk!r}: expected one of {', '.join(SPACE_SDKS)}.")
+    else:
+        sdk = None
+    content = GITATTRIBUTES.encode()
+    stored = reg.blobs.put_bytes(content)
+    entry = TreeEntry(".gitattributes", stored.oid, stored.size, git_blob_oid(content), False)
+    try:
+        with reg.write().begin() as conn:
+            row = conn.execute(sa.select(db.users.c.id).where(db.users.c.name == ref.namespace)).first()
+            if row is None:
+                ensure_user(conn, ref.namespace, is_org=True)
+            now = db.now()
+            res = conn.execute(
+                sa.insert(db.repos).values(type=ref.type, namespace=ref.namespace, name=ref.name, private=private,
+                                           sdk=sdk, created_at=now, updated_at=now)
+            )
+            pk = int(res.inserted_primary_key[0])
+            commit = write_commit(conn, pk, {entry.path: entry}, parents=(), author=author, title="initial commit",
+                                  message="")
+            set_ref(conn, pk, "branch", "main", commit.oid, expected=None)
+            return RepoRecord(pk, ref, private, sdk, now, now)
+    except IntegrityError:
+        raise ConflictError(f"You already created this {ref.type} repo: {ref.repo_id}", url=url) from None
+
+
+def delete_repo(reg: Registry, ref: RepoRef) -> None:
+    """Delete repo `ref` with its refs and commits (blobs go at the next `vitrine gc`)."""
+    with reg.write().begin() as conn:
+        repo = find_repo(conn, ref)
+        conn.execute(sa.delete(db.refs).where(db.refs.c.repo_id == repo.pk))
+        conn.execute(sa.delete(db.commits).where(db.commits.c.repo_id == repo.pk))
+        conn.execute(sa.delete(db.repos).where(db.repos.c.id == repo.pk))
+
+
+def move_repo(reg: Registry, ref: RepoRef, new: RepoRef, *, url: str = "") -> None:
+    """Rename repo `ref` to `new` (same type)."""
+    if new.namespace in RESERVED_NAMESPACES:
+        raise InvalidInputError(f"Namespace {new.namespace!r} is reserved.")
+    try:
+        with reg.write().begin() as conn:
+            repo = find_repo(conn, ref)
+            conn.execute(sa.update(db.repos).where(db.repos.c.id == repo.pk)
+                         .values(namespace=new.namespace, name=new.name, updated_at=db.now()))
+    except IntegrityError:
+        raise ConflictError(f"Repo {new.repo_id} already exists.", url=url) from None
+
+
+def set_private(reg: Registry, ref: RepoRef, private: bool) -> None:
+    """Make repo `ref` private or public."""
+    with reg.write().begin() as conn:
+        repo = find_repo(conn, ref)
+        conn.execute(sa.update(db.repos).where(db.repos.c.id == repo.pk).values(private=private))
+
+
+SORT_KEYS = {"lastModified": db.repos.c.updated_at, "last_modified": db.repos.c.updated_at,
+             "createdAt": db.repos.c.created_at, "created_at": db.repos.c.created_at, "id": db.repos.c.name}
+
+
+def list_repos(
+    reg: Registry, repo_type: str, *, viewer: Principal | None, search: str | None = None,
+    author: str | None = None, sort: str | None = None, descending: bool = True, limit: int | None = None,
+    offset: int = 0,
+) -> list[RepoRecord]:
+    """Repos of `repo_type` the viewer may see, filtered by author and a substring of the id."""
+    repo_type = check_repo_type(repo_type)
+    q = sa.select(db.repos).where(db.repos.c.type == repo_type)
+    if author:
+        q = q.where(db.repos.c.namespace == author)
+    if search:
+        needle = search.lower()
+        q = q.where(sa.func.lower(db.repos.c.namespace + "/" + db.repos.c.name).contains(needle, autoescape=True))
+    if viewer is None:
+        q = q.where(db.repos.c.private == sa.false())
+    elif not viewer.is_admin:
+        q = q.where(sa.or_(db.repos.c.private == sa.false(),
+                           db.repos.c.namespace.in_([viewer.user, *viewer.orgs])))
+    if sort is not None and sort not in SORT_KEYS:
+        raise InvalidInputError(f"Invalid sort {sort!r}: expected one of {', '.join(SORT_KEYS)}.")
+    col = SORT_KEYS.get(sort or "lastModified", db.repos.c.updated_at)
+    q = q.order_by(col.desc() if descending else col.asc(), db.repos.c.id)
+    if limit is not None:
+        q = q.limit(limit)
+    q = q.offset(offset)
+    with reg.engine.connect() as conn:
+        return [_record(r) for r in conn.execute(q)]

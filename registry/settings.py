@@ -1,0 +1,97 @@
+"""The one configuration object, read from `VITRINE_*` environment variables; CLI flags override it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, env: str, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Vitrine process needs to know about its environment."""
+
+    home: Path = _setting(Path(".vitrine"), "VITRINE_HOME", "Directory holding the database, blobs and caches.")
+    database_url: str = _setting(
+        "", "VITRINE_DATABASE_URL", "SQLAlchemy URL of the metadata DB; default sqlite:///$VITRINE_HOME/vitrine.db."
+    )
+    storage_url: str = _setting(
+        "", "VITRINE_STORAGE_URL", "Where blobs live; default file://$VITRINE_HOME/blobs."
+    )
+    host: str = _setting("127.0.0.1", "VITRINE_HOST", "Interface `vitrine serve` binds to.")
+    port: int = _setting(8000, "VITRINE_PORT", "Port `vitrine serve` listens on.")
+    public_url: str = _setting(
+        "", "VITRINE_PUBLIC_URL", "Base URL clients reach the hub at (for upload links); default: the request's own."
+    )
+    admin_token: str = _setting("", "VITRINE_ADMIN_TOKEN", "If set, seeded at start as a write token of user `admin`.")
+    max_upload_bytes: int = _setting(
+        50 * 1024**3, "VITRINE_MAX_UPLOAD_BYTES", "Largest single file accepted by an upload, in bytes."
+    )
+    max_inline_bytes: int = _setting(
+        10 * 1024**2, "VITRINE_MAX_INLINE_BYTES", "Largest file accepted inline in a commit (base64), in bytes."
+    )
+    allow_unsafe_pickles: bool = _setting(
+        False, "VITRINE_ALLOW_UNSAFE_PICKLES", "Accept pickles that import unsafe globals (marked unsafe)."
+    )
+    upload_url_ttl: int = _setting(3600, "VITRINE_UPLOAD_URL_TTL", "Seconds a signed LFS upload link stays valid.")
+    gc_grace_seconds: int = _setting(
+        3600, "VITRINE_GC_GRACE_SECONDS", "`vitrine gc` keeps unreferenced blobs younger than this (uploads in flight)."
+    )
+    demo_memory_budget_mb: int = _setting(
+        2048, "VITRINE_DEMO_MEMORY_MB", "Memory budget for live Gradio demos kept loaded (LRU), in MiB."
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from `VITRINE_*` variables, then apply explicit (CLI) overrides that are not None."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.type, raw, f.metadata["env"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        return dataclasses.replace(settings, home=Path(settings.home).expanduser().resolve())
+
+    @property
+    def effective_database_url(self) -> str:
+        """The metadata DB URL, defaulting to SQLite inside home."""
+        return self.database_url or f"sqlite:///{self.home / 'vitrine.db'}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        """Directory of the local blob store."""
+        if self.storage_url.startswith("file://"):
+            return Path(self.storage_url.removeprefix("file://"))
+        return self.home / "blobs"
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(env var, default, help) for every setting; the README lists them all."""
+        return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in dataclasses.fields(cls)]
+
+
+def _coerce(type_name: Any, raw: str, env: str) -> Any:
+    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    try:
+        if name == "int":
+            return int(raw)
+        if name == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if name == "Path":
+            return Path(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a valid {name}") from None
+    return raw
