@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from hub.errors import install_error_handlers
-from hub.routes import commits, files, refs, repos
+from collections import Counter
+
+from hub.routes import commits, files, refs, repos, vitrine
 from registry import auth
 from registry.core import Registry
 from registry.settings import Settings
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Vitrine", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.registry = reg
     app.state.settings = settings
+    app.state.stats = Counter()
 
     @app.middleware("http")
     async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -42,6 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     install_error_handlers(app)
-    for module in (repos, refs, commits, files):
+    for module in (vitrine, repos, refs, commits, files):
         app.include_router(module.router)
     return app

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
+from hub.routes.vitrine import stats_of
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
 from registry import commits as commits_mod
 from registry.blobs import check_oid, git_blob_oid, lfs_pointer
@@ -170,6 +171,7 @@ async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
     stored = await reg.blobs.put_async_stream(
         request.stream(), expected_oid=oid, expected_size=size, max_size=size
     )
+    stats_of(request).update(lfs_objects_received=1, lfs_bytes_received=stored.size)
     return {"oid": stored.oid, "size": stored.size}
 
 
@@ -285,6 +287,7 @@ async def commit(request: Request, plural: str, namespace: str, name: str, revis
         )
 
     made = await run_in_threadpool(run)
+    stats_of(request)["commits"] += 1
     url = f"{repo_url(request, repo.ref)}/commit/{made.oid}"
     return {"success": True, "commitOid": made.oid, "commitUrl": url, "pullRequestUrl": None,
             "commit": {"oid": made.oid, "url": url}}
