@@ -140,5 +140,7 @@ _counter = iter(range(10**9))
 @pytest.fixture
 def repo_name(request: pytest.FixtureRequest) -> str:
     """A repo name unique to this test."""
-    base = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:60].strip("-")
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
     return f"{base}-{next(_counter)}"
