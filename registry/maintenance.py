@@ -47,7 +47,10 @@ def fsck(reg: Registry, *, progress: bool = False) -> FsckReport:
             for parent in json.loads(row.parents):
                 if parent not in known_commits:
                     report.problems.append(f"commit {row.oid}: parent {parent} missing")
+        live_trees = {r.tree_oid for r in commit_rows}
         for tree_oid, text in trees.items():
+            if tree_oid not in live_trees:
+                continue  # left by a deleted repo; its blobs may be collected
             for entry in decode_tree(text).values():
                 if not reg.blobs.exists(entry.oid):
                     report.problems.append(f"tree {tree_oid}: blob {entry.oid} of {entry.path} missing")
