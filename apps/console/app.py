@@ -1,0 +1,54 @@
+"""The Streamlit console: browse the hub's models and datasets through its public HTTP API."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+from huggingface_hub import HfApi
+
+ENDPOINT = os.environ.get("VITRINE_ENDPOINT", os.environ.get("HF_ENDPOINT", "http://127.0.0.1:8000"))
+TOKEN = os.environ.get("VITRINE_TOKEN") or os.environ.get("HF_TOKEN") or None
+
+
+def main() -> None:
+    """Render the console."""
+    st.set_page_config(page_title="Vitrine", layout="wide")
+    st.title("Vitrine")
+    st.caption(f"Hub: {ENDPOINT}")
+    api = HfApi(endpoint=ENDPOINT, token=TOKEN)
+    kind = st.sidebar.radio("Browse", ["Models", "Datasets", "Spaces"])
+    lister = {"Models": api.list_models, "Datasets": api.list_datasets, "Spaces": api.list_spaces}[kind]
+    repo_type = {"Models": "model", "Datasets": "dataset", "Spaces": "space"}[kind]
+    try:
+        repos = [r.id for r in lister()]
+    except Exception as exc:  # the hub is down or the token is wrong: say so, do not crash
+        st.error(f"Cannot reach the hub at {ENDPOINT}: {exc}")
+        return
+    if not repos:
+        st.info(f"No {kind.lower()} yet. Push one with `hf upload <namespace>/<name> ./folder .`")
+        return
+    repo_id = st.sidebar.selectbox("Repo", repos)
+    refs = api.list_repo_refs(repo_id, repo_type=repo_type)
+    revisions = [b.name for b in refs.branches] + [t.name for t in refs.tags]
+    revision = st.sidebar.selectbox("Revision", revisions)
+    info = api.repo_info(repo_id, repo_type=repo_type, revision=revision, files_metadata=True)
+    st.header(repo_id)
+    cols = st.columns(3)
+    cols[0].metric("Commit", (info.sha or "")[:10])
+    cols[1].metric("Files", len(info.siblings or []))
+    cols[2].metric("Task", getattr(info, "pipeline_tag", None) or "—")
+    st.subheader("Files")
+    st.dataframe(
+        [{"path": s.rfilename, "size": s.size, "lfs": bool(s.lfs)} for s in info.siblings or []],
+        use_container_width=True,
+    )
+    st.subheader("History")
+    st.dataframe(
+        [{"commit": c.commit_id[:10], "title": c.title, "date": c.created_at}
+         for c in api.list_repo_commits(repo_id, repo_type=repo_type, revision=revision)],
+        use_container_width=True,
+    )
+
+
+main()

