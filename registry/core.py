@@ -8,6 +8,7 @@ from threading import Lock
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from registry import db
 from registry.blobs import LocalBlobStore
@@ -52,12 +53,13 @@ class Registry:
 
     def _load_secret(self) -> bytes:
         # Shared through the DB so every replica signs and checks upload links alike.
-        with self.write().begin() as conn:
-            row = conn.execute(sa.select(db.kv.c.value).where(db.kv.c.key == "secret")).scalar_one_or_none()
-            if row is None:
-                row = secrets.token_hex(32)
-                conn.execute(sa.insert(db.kv).values(key="secret", value=row))
-        return bytes.fromhex(row)
+        try:
+            with self.write().begin() as conn:
+                conn.execute(sa.insert(db.kv).values(key="secret", value=secrets.token_hex(32)))
+        except IntegrityError:
+            pass  # another process (or an earlier start) created it first
+        with self.engine.connect() as conn:
+            return bytes.fromhex(conn.execute(sa.select(db.kv.c.value).where(db.kv.c.key == "secret")).scalar_one())
 
     def close(self) -> None:
         """Release DB connections."""

@@ -152,17 +152,52 @@ def diff_weights(
     """
     before = _by_name(index_weights(old, index_json=old_index), "old")
     after = _by_name(index_weights(new, index_json=new_index), "new")
-    fds: dict[Path, int] = {}
+    files = _Files(old, new)
     try:
-        results = [_diff_one(name, before.get(name), after.get(name), old, new, fds) for name in before]
-        results += [_diff_one(name, None, t, old, new, fds) for name, t in after.items() if name not in before]
+        rows = [_compare(name, before.get(name), after.get(name), files) for name in before]
+        rows += [_compare(name, None, t, files) for name, t in after.items() if name not in before]
+        # ||old|| matters only for layers that changed; skipping it elsewhere saves all float work there.
+        touched = {row.diff.layer for row in rows if row.diff.status != "unchanged"}
+        for row in rows:
+            if row.old_sq is None:
+                row.old_sq = _old_norm_sq(files, row.old) if row.diff.layer in touched else 0.0
     finally:
-        for fd in fds.values():
+        files.close()
+    layers: dict[str, list[_Row]] = {}
+    for row in rows:
+        layers.setdefault(row.diff.layer, []).append(row)
+    return WeightDiff([row.diff for row in rows], [_summarise(k, v) for k, v in layers.items()])
+
+
+@dataclass
+class _Row:
+    """A tensor's diff plus its squared norms, which layer totals add up (old_sq None: not read yet)."""
+
+    diff: TensorDiff
+    old: TensorInfo | None = None
+    diff_sq: float = 0.0
+    old_sq: float | None = 0.0
+
+
+class _Files:
+    """Open file descriptors of both sides, read with pread so nothing stays mapped or cached by us."""
+
+    def __init__(self, old: Mapping[str, Path], new: Mapping[str, Path]) -> None:
+        self._paths = {"old": old, "new": new}
+        self._fds: dict[Path, int] = {}
+
+    def read(self, side: str, t: TensorInfo, start: int, size: int) -> bytes:
+        path = self._paths[side][t.file]
+        if path not in self._fds:
+            self._fds[path] = os.open(path, os.O_RDONLY)
+        data = os.pread(self._fds[path], size, t.offset + start)
+        if len(data) != size:  # the file shrank after its header was validated
+            raise InvalidInputError(f"{t.file}: short read of tensor {t.name!r}")
+        return data
+
+    def close(self) -> None:
+        for fd in self._fds.values():
             os.close(fd)
-    layers: dict[str, list[tuple[TensorDiff, float, float]]] = {}
-    for diff, diff_sq, old_sq in results:
-        layers.setdefault(diff.layer, []).append((diff, diff_sq, old_sq))
-    return WeightDiff([r[0] for r in results], [_summarise(k, v) for k, v in layers.items()])
 
 
 def _by_name(index: WeightsIndex, side: str) -> dict[str, TensorInfo]:
@@ -174,42 +209,33 @@ def _by_name(index: WeightsIndex, side: str) -> dict[str, TensorInfo]:
     return out
 
 
-def _diff_one(
-    name: str,
-    a: TensorInfo | None,
-    b: TensorInfo | None,
-    old: Mapping[str, Path],
-    new: Mapping[str, Path],
-    fds: dict[Path, int],
-) -> tuple[TensorDiff, float, float]:
-    """One tensor's diff, plus its squared diff norm and squared old norm for the layer totals.
+def _compare(name: str, a: TensorInfo | None, b: TensorInfo | None, files: _Files) -> _Row:
+    """Classify one tensor; compute its numbers unless its bytes are identical on both sides.
 
     Tensors with no numeric comparison (added, removed, reshaped) add nothing to the layer's
     norms; the layer still counts them as changed.
     """
     layer = layer_of(name)
     if a is None or b is None:
-        status = "added" if a is None else "removed"
-        t = b if a is None else a
-        assert t is not None
-        dtypes, shapes = ((None, t.dtype), (None, t.shape)) if a is None else ((t.dtype, None), (t.shape, None))
-        return TensorDiff(name, layer, status, dtypes[0], dtypes[1], shapes[0], shapes[1]), 0.0, 0.0
+        if a is None:
+            assert b is not None
+            return _Row(TensorDiff(name, layer, "added", None, b.dtype, None, b.shape))
+        return _Row(TensorDiff(name, layer, "removed", a.dtype, None, a.shape, None))
     base = TensorDiff(name, layer, "unchanged", a.dtype, b.dtype, a.shape, b.shape)
     if a.shape != b.shape:
-        return _replace(base, status="shape_changed"), 0.0, 0.0
-    fd_a, fd_b = _fd(old[a.file], fds), _fd(new[b.file], fds)
+        return _Row(_replace(base, status="shape_changed"))
     comparable = a.dtype in _NUMPY_DTYPES and b.dtype in _NUMPY_DTYPES
+    if a.dtype == b.dtype and _bytes_equal(files, a, b):
+        return _Row(_replace(base, l2=0.0, rel_l2=0.0, max_abs=0.0), a, old_sq=None if comparable else 0.0)
+    status = "changed" if a.dtype == b.dtype else "dtype_changed"
     if not comparable:  # sub-byte formats: only byte equality is meaningful
-        same = a.dtype == b.dtype and _read(fd_a, a.offset, a.nbytes) == _read(fd_b, b.offset, b.nbytes)
-        status = "unchanged" if same else ("dtype_changed" if a.dtype != b.dtype else "changed")
-        zero = 0.0 if same else None
-        return _replace(base, status=status, l2=zero, rel_l2=zero, max_abs=zero), 0.0, 0.0
+        return _Row(_replace(base, status=status))
     diff_sq, old_sq, max_abs = 0.0, 0.0, 0.0
     size_a, size_b = a.nbytes // max(a.numel, 1), b.nbytes // max(b.numel, 1)
     for start in range(0, a.numel, CHUNK_ELEMENTS):
         count = min(CHUNK_ELEMENTS, a.numel - start)
-        raw_a = _read(fd_a, a.offset + start * size_a, count * size_a)
-        raw_b = _read(fd_b, b.offset + start * size_b, count * size_b)
+        raw_a = files.read("old", a, start * size_a, count * size_a)
+        raw_b = files.read("new", b, start * size_b, count * size_b)
         va = _decode(raw_a, a.dtype)
         old_sq += _sum_sq(np.abs(va) if va.dtype.kind == "c" else va)
         if a.dtype == b.dtype and raw_a == raw_b:
@@ -219,11 +245,28 @@ def _diff_one(
         max_abs = max(max_abs, float(delta.max()))
     l2 = math.sqrt(diff_sq)
     rel = l2 / math.sqrt(old_sq) if old_sq > 0 else (0.0 if diff_sq == 0 else None)
-    if a.dtype != b.dtype:
-        status = "dtype_changed"
-    else:
-        status = "changed" if diff_sq > 0 or math.isnan(diff_sq) else "unchanged"
-    return _replace(base, status=status, l2=l2, rel_l2=rel, max_abs=max_abs), diff_sq, old_sq
+    if status == "changed" and diff_sq == 0:
+        status = "unchanged"  # different bytes, equal values (e.g. -0.0 vs 0.0)
+    return _Row(_replace(base, status=status, l2=l2, rel_l2=rel, max_abs=max_abs), a, diff_sq, old_sq)
+
+
+def _bytes_equal(files: _Files, a: TensorInfo, b: TensorInfo) -> bool:
+    step = CHUNK_ELEMENTS * 4
+    for start in range(0, a.nbytes, step):
+        size = min(step, a.nbytes - start)
+        if files.read("old", a, start, size) != files.read("new", b, start, size):
+            return False
+    return True
+
+
+def _old_norm_sq(files: _Files, t: TensorInfo | None) -> float:
+    if t is None:
+        return 0.0
+    total, size = 0.0, t.nbytes // max(t.numel, 1)
+    for start in range(0, t.numel, CHUNK_ELEMENTS):
+        va = _decode(files.read("old", t, start * size, min(CHUNK_ELEMENTS, t.numel - start) * size), t.dtype)
+        total += _sum_sq(np.abs(va) if va.dtype.kind == "c" else va)
+    return total
 
 
 def _decode(raw: bytes, dtype: str) -> np.ndarray:
@@ -247,26 +290,13 @@ def _sum_sq(values: np.ndarray) -> float:
     return float(np.einsum("i,i->", values, values))
 
 
-def _summarise(layer: str, rows: list[tuple[TensorDiff, float, float]]) -> LayerDiff:
-    changed = sum(1 for d, _, _ in rows if d.status != "unchanged")
-    diff_sq = sum(sq for _, sq, _ in rows)
-    old_sq = sum(sq for _, _, sq in rows)
+def _summarise(layer: str, rows: list[_Row]) -> LayerDiff:
+    changed = sum(1 for row in rows if row.diff.status != "unchanged")
+    diff_sq = sum(row.diff_sq for row in rows)
+    old_sq = sum(row.old_sq or 0.0 for row in rows)
     rel = math.sqrt(diff_sq) / math.sqrt(old_sq) if old_sq > 0 else (0.0 if diff_sq == 0 else None)
-    maxes = [d.max_abs for d, _, _ in rows if d.max_abs is not None]
+    maxes = [row.diff.max_abs for row in rows if row.diff.max_abs is not None]
     return LayerDiff(layer, len(rows), changed, rel, max(maxes) if maxes else None)
-
-
-def _fd(path: Path, fds: dict[Path, int]) -> int:
-    if path not in fds:
-        fds[path] = os.open(path, os.O_RDONLY)
-    return fds[path]
-
-
-def _read(fd: int, offset: int, size: int) -> bytes:
-    data = os.pread(fd, size, offset)
-    if len(data) != size:  # the file shrank after its header was validated
-        raise InvalidInputError(f"short read: wanted {size} bytes at offset {offset}, got {len(data)}")
-    return data
 
 
 def _replace(diff: TensorDiff, **changes: Any) -> TensorDiff:
