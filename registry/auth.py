@@ -59,7 +59,9 @@ def ensure_user(conn: Connection, name: str, *, is_org: bool = False, is_admin: 
     res = conn.execute(
         sa.insert(db.users).values(name=name, is_org=is_org, is_admin=is_admin, created_at=db.now())
     )
-    return int(res.inserted_primary_key[0])
+    key = res.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def add_member(conn: Connection, org: str, user: str, *, role: str = "write") -> None:

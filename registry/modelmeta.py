@@ -177,7 +177,9 @@ def detect_model_meta(config: dict[str, Any] | None, card_text: str | None, *, f
     )
 
 
-def task_for_architecture(architecture: str, model_type: str | None, config: dict[str, Any] | None = None) -> str | None:
+def task_for_architecture(
+    architecture: str, model_type: str | None, config: dict[str, Any] | None = None
+) -> str | None:
     """The Hub's pipeline tag for a transformers architecture name, or None when it implies none."""
     config = config or {}
     if model_type in _AUDIO_TYPES and "ForSequenceClassification" in architecture:

@@ -26,7 +26,7 @@ import zlib
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"})
 
@@ -100,7 +100,16 @@ _STRING_OPS = frozenset(
     {"UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "STRING", "BINSTRING", "SHORT_BINSTRING"}
 )
 # zipfile raises all of these on corrupt archives; each means "could not read it", never a crash.
-_ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError, RuntimeError, zlib.error, struct.error)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    ValueError,
+    OSError,
+    EOFError,
+    RuntimeError,
+    zlib.error,
+    struct.error,
+)
 _MARK = object()
 _UNKNOWN = object()
 
@@ -162,7 +171,7 @@ def scan_pickle_file(path: Path | str, *, name: str | None = None) -> PickleScan
         if is_zip:
             count, error = _scan_zip(f, found)
         else:
-            count, error = _scan_stream(_ClampedReader(f), found)
+            count, error = _scan_stream(cast(IO[bytes], _ClampedReader(f)), found)
     names = sorted(set(found))
     unsafe = [g for g in names if g not in SAFE_GLOBALS]
     dangerous = [g for g in unsafe if is_dangerous_global(g)]
@@ -181,6 +190,7 @@ def _scan_zip(f: IO[bytes], found: list[str]) -> tuple[int, str | None]:
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 return count, f"{info.filename} in zip archive is too large to scan ({info.file_size} bytes)"
+            data: bytes | None
             try:
                 data = archive.read(info)
             except zipfile.BadZipFile:
@@ -242,7 +252,7 @@ class _ClampedReader:
         return self._f.seek(offset, whence)
 
 
-def _scan_stream(stream: IO[bytes] | _ClampedReader, found: list[str]) -> tuple[int, str | None]:
+def _scan_stream(stream: IO[bytes], found: list[str]) -> tuple[int, str | None]:
     """Scan consecutive pickles until EOF or until what follows is raw data, not a pickle."""
     count = 0
     legacy_torch = False
@@ -263,13 +273,14 @@ def _scan_stream(stream: IO[bytes] | _ClampedReader, found: list[str]) -> tuple[
     return count, None
 
 
-def _scan_one(stream: IO[bytes] | _ClampedReader, found: list[str]) -> bool:
+def _scan_one(stream: IO[bytes], found: list[str]) -> bool:
     """Walk one pickle's opcodes, appending each global it imports; True if it holds torch's magic."""
     stack: list[object] = []
     memo: dict[int, object] = {}
     proto = 0
     saw_magic = False
-    for op, arg, _pos in pickletools.genops(stream):
+    for op, raw_arg, _pos in pickletools.genops(stream):
+        arg: Any = raw_arg
         name = op.name
         if name == "PROTO":
             proto = int(arg)
@@ -280,9 +291,9 @@ def _scan_one(stream: IO[bytes] | _ClampedReader, found: list[str]) -> bool:
                 _pop_to_mark(stack)
             stack.append(_UNKNOWN)
         elif name == "STACK_GLOBAL":
-            attr, module = _pop(stack), _pop(stack)
-            ok = isinstance(module, str) and isinstance(attr, str)
-            found.append(_resolve(module, attr, proto) if ok else UNRESOLVED_GLOBAL)  # type: ignore[arg-type]
+            top, below = _pop(stack), _pop(stack)
+            ok = isinstance(below, str) and isinstance(top, str)
+            found.append(_resolve(str(below), str(top), proto) if ok else UNRESOLVED_GLOBAL)
             stack.append(_UNKNOWN)
         elif name in ("EXT1", "EXT2", "EXT4"):
             found.append(f"<extension code {arg}>")  # copyreg's registry can name any global

@@ -85,7 +85,9 @@ def create_repo(
                 sa.insert(db.repos).values(type=ref.type, namespace=ref.namespace, name=ref.name, private=private,
                                            sdk=sdk, created_at=now, updated_at=now)
             )
-            pk = int(res.inserted_primary_key[0])
+            key = res.inserted_primary_key
+            assert key is not None
+            pk = int(key[0])
             commit = write_commit(conn, pk, {entry.path: entry}, parents=(), author=author, title="initial commit",
                                   message="")
             set_ref(conn, pk, "branch", "main", commit.oid, expected=None)

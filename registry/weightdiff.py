@@ -6,6 +6,9 @@ read with `os.pread` in chunks of `CHUNK_ELEMENTS`, at offsets from headers that
 the whole file, and the mapped pages it touches stay resident (and in RSS) until it closes, so
 peak memory grows to both models' size; it also cannot give bf16 to numpy. Decoding raw bytes
 ourselves handles every float dtype the same way (bf16 and fp8 included).
+
+Bytes are compared before any arithmetic: identical tensors report exactly 0 without a float
+operation, and ||old|| (for relative change) is computed only in layers where something changed.
 """
 
 from __future__ import annotations
@@ -276,10 +279,10 @@ def _decode(raw: bytes, dtype: str) -> np.ndarray:
         return (arr.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
     if dtype == "F8_E5M2":  # the top byte of an IEEE half
         return (arr.astype(np.uint16) << 8).view(np.float16).astype(np.float64)
-    if dtype == "F8_E4M3":
-        return _F8_E4M3[arr]
-    if dtype == "F8_E8M0":
-        return _F8_E8M0[arr]
+    if dtype in ("F8_E4M3", "F8_E8M0"):
+        table: np.ndarray = _F8_E4M3 if dtype == "F8_E4M3" else _F8_E8M0
+        looked_up: np.ndarray = table[arr]
+        return looked_up
     if dtype == "C64":
         return arr.astype(np.complex128)
     return arr.astype(np.float64)

@@ -212,22 +212,20 @@ def index_weights(files: Mapping[str, Path], *, index_json: Mapping[str, Any] | 
                 if weight_map.get(t.name) != file_name:
                     warnings.append(f"{file_name} holds {t.name!r}, which weight_map does not place there")
             seen.setdefault(t.name, file_name)
-            tensors.append(
-                TensorInfo(t.name, t.dtype, t.shape, file_name, header.data_start + t.begin, t.nbytes)
-            )
+            tensors.append(TensorInfo(t.name, t.dtype, t.shape, file_name, header.data_start + t.begin, t.nbytes))
     if weight_map is not None:
         for tensor_name, shard in weight_map.items():
             if tensor_name not in seen:
                 raise InvalidInputError(f"weight_map places {tensor_name!r} in {shard}, which has no such tensor")
     parameters: dict[str, int] = {}
-    for t in tensors:
-        parameters[t.dtype] = parameters.get(t.dtype, 0) + t.numel
+    for info in tensors:
+        parameters[info.dtype] = parameters.get(info.dtype, 0) + info.numel
     return WeightsIndex(
         tensors=tuple(tensors),
         files=tuple(names),
         parameters=parameters,
         total=sum(parameters.values()),
-        total_bytes=sum(t.nbytes for t in tensors),
+        total_bytes=sum(info.nbytes for info in tensors),
         sharded=weight_map is not None,
         warnings=tuple(warnings),
     )
