@@ -258,6 +258,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "token-classification": _token_classification,
     "fill-mask": _fill_mask,
     "feature-extraction": _feature_extraction,
+    "sentence-similarity": _feature_extraction,
     "text-generation": _text_generation,
     "zero-shot-classification": _zero_shot_classification,
     "table-question-answering": _table_question_answering,

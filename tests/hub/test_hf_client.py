@@ -159,6 +159,17 @@ def test_info_listing_and_filesystem(admin_api: HfApi, repo_name: str) -> None:
     assert [m.id for m in admin_api.list_models(search=repo_name, limit=2)] == found[:2]
     assert len(list(admin_api.list_models(author="listers", filter="vision", search=repo_name))) == 3
     assert list(admin_api.list_models(author="listers", filter="audio", search=repo_name)) == []
+    newest_first = [m.id for m in admin_api.list_models(search=repo_name, sort="createdAt")]
+    assert newest_first == [f"listers/{repo_name}-{i}" for i in (2, 1, 0)]
+    # Raw pagination: one item per page, following the Link header like the client does.
+    url, pages = f"{admin_api.endpoint}/api/models?search={repo_name}&limit=1&sort=createdAt&direction=1", []
+    while url:
+        r = httpx.get(url)
+        pages.append([m["id"] for m in r.json()])
+        url = r.links.get("next", {}).get("url")
+    assert pages == [[f"listers/{repo_name}-{i}"] for i in range(3)]
+    r = httpx.get(f"{admin_api.endpoint}/api/models?sort=downloads")
+    assert r.status_code == 400 and "Invalid sort" in r.json()["error"]
     info = admin_api.model_info(f"listers/{repo_name}-0")
     assert info.pipeline_tag == "image-classification" and "vision" in info.tags
     assert info.card_data["license"] == "mit"

@@ -1,0 +1,192 @@
+"""Per-task checks: a live demo's answer must equal a direct `transformers.pipeline` call.
+
+Reusable beyond local models: render a bundle for a hub repo, launch it, then call
+`check_demo(task, url, pipe, media)` with a pipeline loaded from the same model version.
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+Predict = Callable[..., Any]
+TOL = 1e-5
+
+
+@dataclass(frozen=True)
+class Media:
+    """Sample inputs for the image and audio demos."""
+
+    image: Path
+    audio: Path
+    audio_samples: np.ndarray
+    """The WAV's samples as the demo feeds them to the model: mono float32 in [-1, 1)."""
+
+    def load_image(self) -> Image.Image:
+        """The sample image as the demo's `gr.Image(type="pil")` hands it to the model."""
+        with Image.open(self.image) as image:
+            return image.convert("RGB")
+
+
+def make_media(out_dir: Path) -> Media:
+    """Write a small random PNG and a one-second 16 kHz 16-bit WAV chirp into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    image = out_dir / "sample.png"
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(image)
+    t = np.arange(16000) / 16000
+    pcm = (0.4 * np.sin(2 * np.pi * (200 + 400 * t) * t) * 32767).astype("<i2")
+    audio = out_dir / "sample.wav"
+    with wave.open(str(audio), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(pcm.tobytes())
+    return Media(image=image, audio=audio, audio_samples=pcm.astype(np.float32) / 32768.0)
+
+
+def confidences(label_value: dict[str, Any]) -> dict[str, float]:
+    """`gr.Label` output as {label: score}."""
+    return {item["label"]: item["confidence"] for item in label_value["confidences"]}
+
+
+def assert_label_matches(label_value: dict[str, Any], expected: list[dict[str, Any]]) -> None:
+    """The Label's top class and every expected score match the pipeline's answer."""
+    assert expected, "the direct pipeline call returned nothing to compare"
+    best = max(expected, key=lambda item: item["score"])
+    assert label_value["label"] == best["label"]
+    got = confidences(label_value)
+    for item in expected:
+        assert got[item["label"]] == pytest.approx(item["score"], abs=TOL)
+
+
+def _text_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    text = "I love this movie, it was wonderful"
+    assert_label_matches(predict(text), pipe(text, top_k=None))
+
+
+def _token_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    text = "John Smith works at Acme Corp in New York"
+    expected = [(text[e["start"] : e["end"]], e["entity_group"]) for e in pipe(text, aggregation_strategy="simple")]
+    got = [(t["token"], t["class_or_confidence"]) for t in predict(text) if t["class_or_confidence"] is not None]
+    assert expected and got == expected
+
+
+def _fill_mask(predict: Predict, pipe: Any, media: Media) -> None:
+    text = "Paris is the [MASK] of France."
+    expected: dict[str, float] = {}
+    for item in pipe(text, top_k=5):
+        expected.setdefault(item["token_str"], item["score"])
+    result = predict(text)
+    assert_label_matches(result, [{"label": k, "score": v} for k, v in expected.items()])
+
+
+def _feature_extraction(predict: Predict, pipe: Any, media: Media) -> None:
+    source, others = "That is a happy person", ["That is a happy dog", "Today is a sunny day"]
+
+    def embed(sentence: str) -> np.ndarray:
+        return np.asarray(pipe(sentence), dtype=np.float64)[0].mean(axis=0)
+
+    anchor = embed(source)
+    expected = [
+        {"label": s, "score": float(anchor @ embed(s) / (np.linalg.norm(anchor) * np.linalg.norm(embed(s))))}
+        for s in others
+    ]
+    assert_label_matches(predict(source, "\n".join(others)), expected)
+
+
+def _text_generation(predict: Predict, pipe: Any, media: Media) -> None:
+    prompt = "Once upon a time"
+    expected = pipe(prompt, max_new_tokens=8, return_full_text=True)[0]["generated_text"]
+    assert predict(prompt, 8) == expected
+
+
+def _zero_shot_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    text, labels = "I love this movie", ["music", "sport", "cinema"]
+    result = pipe(text, candidate_labels=labels, multi_label=False)
+    expected = [{"label": label, "score": score} for label, score in zip(result["labels"], result["scores"])]
+    assert_label_matches(predict(text, ", ".join(labels), False), expected)
+
+
+def _table_question_answering(predict: Predict, pipe: Any, media: Media) -> None:
+    import pandas as pd
+
+    question = "How many stars does the datasets repository have?"
+    headers, data = ["repository", "stars"], [["transformers", "36542"], ["datasets", "4512"]]
+    expected = pipe(table=pd.DataFrame(data, columns=headers), query=question)
+    answer, details = predict(question, {"headers": headers, "data": data, "metadata": None})
+    assert answer == expected["answer"]
+    assert details["cells"] == list(expected["cells"])
+    assert details["aggregator"] == expected.get("aggregator")
+
+
+def _image_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    assert_label_matches(predict(handle_file(str(media.image))), pipe(media.load_image()))
+
+
+def _zero_shot_image_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    labels = ["a cat", "a dog", "a car"]
+    expected = pipe(media.load_image(), candidate_labels=labels)
+    assert_label_matches(predict(handle_file(str(media.image)), ", ".join(labels)), expected)
+
+
+def _object_detection(predict: Predict, pipe: Any, media: Media) -> None:
+    # Threshold 0 keeps every query, so a random model still has boxes to compare.
+    expected = pipe(media.load_image(), threshold=0.0)
+    annotated, boxes = predict(handle_file(str(media.image)), 0.0)
+    assert expected and len(boxes) == len(expected)
+    for got, want in zip(boxes, expected):
+        assert (got["label"], got["box"]) == (want["label"], want["box"])
+        assert got["score"] == pytest.approx(want["score"], abs=TOL)
+    assert [a["label"] for a in annotated["annotations"]] == [b["label"] for b in expected]
+    assert Path(annotated["image"]).is_file()
+
+
+def _image_segmentation(predict: Predict, pipe: Any, media: Media) -> None:
+    expected = pipe(media.load_image())
+    annotated = predict(handle_file(str(media.image)))
+    assert [a["label"] for a in annotated["annotations"]] == [s["label"] for s in expected]
+    for annotation, segment in zip(annotated["annotations"], expected):
+        with Image.open(annotation["image"]) as overlay:
+            alpha = np.asarray(overlay.convert("RGBA"))[:, :, 3]
+        assert np.array_equal(alpha > 0, np.asarray(segment["mask"]) > 0)
+
+
+def _audio_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    assert_label_matches(predict(handle_file(str(media.audio))), pipe(media.audio_samples))
+
+
+def _automatic_speech_recognition(predict: Predict, pipe: Any, media: Media) -> None:
+    assert predict(handle_file(str(media.audio))) == pipe(media.audio_samples)["text"]
+
+
+CHECKS: dict[str, Callable[[Predict, Any, Media], None]] = {
+    "text-classification": _text_classification,
+    "token-classification": _token_classification,
+    "fill-mask": _fill_mask,
+    "feature-extraction": _feature_extraction,
+    "sentence-similarity": _feature_extraction,
+    "text-generation": _text_generation,
+    "zero-shot-classification": _zero_shot_classification,
+    "table-question-answering": _table_question_answering,
+    "image-classification": _image_classification,
+    "zero-shot-image-classification": _zero_shot_image_classification,
+    "object-detection": _object_detection,
+    "image-segmentation": _image_segmentation,
+    "audio-classification": _audio_classification,
+    "automatic-speech-recognition": _automatic_speech_recognition,
+}
+
+
+def check_demo(task: str, url: str, pipe: Any, media: Media) -> None:
+    """Call the demo at `url` through gradio_client and compare with `pipe` on the same input."""
+    client = Client(url, verbose=False)
+    CHECKS[task](lambda *args: client.predict(*args, api_name="/predict"), pipe, media)
