@@ -31,6 +31,7 @@ from typing import IO, Any, cast
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib"})
 
 UNRESOLVED_GLOBAL = "<unresolved STACK_GLOBAL>"
+IN_MEMORY_BYTES = 64 << 20  # smaller files are scanned from memory: much faster opcode reads
 MAX_MEMBER_BYTES = 1 << 30  # torch's data.pkl is kilobytes; a bigger member is not worth decompressing
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -170,6 +171,8 @@ def scan_pickle_file(path: Path | str, *, name: str | None = None) -> PickleScan
         f.seek(0)
         if is_zip:
             count, error = _scan_zip(f, found)
+        elif os.fstat(f.fileno()).st_size <= IN_MEMORY_BYTES:
+            count, error = _scan_stream(io.BytesIO(f.read()), found)  # BytesIO never over-allocates
         else:
             count, error = _scan_stream(cast(IO[bytes], _ClampedReader(f)), found)
     names = sorted(set(found))
@@ -237,19 +240,26 @@ class _ClampedReader:
     def __init__(self, f: IO[bytes]) -> None:
         self._f = f
         self._size = os.fstat(f.fileno()).st_size
+        self._pos = f.tell()  # tracked here: asking the file costs a syscall per opcode
 
     def read(self, n: int = -1) -> bytes:
-        left = max(0, self._size - self._f.tell())
-        return self._f.read(left if n < 0 else min(n, left))
+        if n < 0 or n > 4096:  # only a large claimed length could over-allocate
+            n = max(0, min(self._size - self._pos, n if n >= 0 else self._size))
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data
 
     def readline(self, limit: int = -1) -> bytes:
-        return self._f.readline(self.MAX_LINE if limit < 0 else min(limit, self.MAX_LINE))
+        data = self._f.readline(self.MAX_LINE if limit < 0 else min(limit, self.MAX_LINE))
+        self._pos += len(data)
+        return data
 
     def tell(self) -> int:
-        return self._f.tell()
+        return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._f.seek(offset, whence)
+        self._pos = self._f.seek(offset, whence)
+        return self._pos
 
 
 def _scan_stream(stream: IO[bytes], found: list[str]) -> tuple[int, str | None]:

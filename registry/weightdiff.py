@@ -1,11 +1,12 @@
 """Compare two versions of a model's safetensors weights, tensor by tensor and layer by layer.
 
 Memory stays bounded by one chunk, not by the model or even its largest tensor: both sides are
-read with `os.pread` in chunks of `CHUNK_ELEMENTS`, at offsets from headers that
-`registry.weights` has already validated. We do not go through `safetensors.safe_open`: it maps
-the whole file, and the mapped pages it touches stay resident (and in RSS) until it closes, so
-peak memory grows to both models' size; it also cannot give bf16 to numpy. Decoding raw bytes
-ourselves handles every float dtype the same way (bf16 and fp8 included).
+memory-mapped and read in chunks of `CHUNK_ELEMENTS` at offsets from headers that
+`registry.weights` has already validated, and each chunk's pages are released (MADV_DONTNEED)
+once used. We do not use `safetensors.safe_open`: its mapped pages stay resident, and in RSS,
+until the handle closes, so peak memory grows to both models' size (measured in
+bench/bench_diff.py); it also cannot give bf16 to numpy. Decoding raw bytes ourselves handles
+every float dtype the same way (bf16 and fp8 included).
 
 Bytes are compared before any arithmetic: identical tensors report exactly 0 without a float
 operation, and ||old|| (for relative change) is computed only in layers where something changed.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
+import mmap
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -183,24 +184,41 @@ class _Row:
 
 
 class _Files:
-    """Open file descriptors of both sides, read with pread so nothing stays mapped or cached by us."""
+    """Both sides' files, memory-mapped; each read drops the previous chunk's pages from our RSS."""
 
     def __init__(self, old: Mapping[str, Path], new: Mapping[str, Path]) -> None:
         self._paths = {"old": old, "new": new}
-        self._fds: dict[Path, int] = {}
+        self._maps: dict[Path, mmap.mmap] = {}
+        self._last: dict[Path, tuple[int, int]] = {}
 
-    def read(self, side: str, t: TensorInfo, start: int, size: int) -> bytes:
+    def read(self, side: str, t: TensorInfo, start: int, size: int) -> np.ndarray:
+        """A zero-copy uint8 view of `size` bytes of tensor `t`, from byte `start` of its data."""
         path = self._paths[side][t.file]
-        if path not in self._fds:
-            self._fds[path] = os.open(path, os.O_RDONLY)
-        data = os.pread(self._fds[path], size, t.offset + start)
-        if len(data) != size:  # the file shrank after its header was validated
-            raise InvalidInputError(f"{t.file}: short read of tensor {t.name!r}")
-        return data
+        if path not in self._maps:
+            with path.open("rb") as f:
+                self._maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mm = self._maps[path]
+        if t.offset + t.nbytes > len(mm):  # the file shrank after its header was validated
+            raise InvalidInputError(f"{t.file}: file is shorter than its header says")
+        self._drop(path)
+        self._last[path] = (t.offset + start, size)
+        return np.frombuffer(mm, dtype=np.uint8, count=size, offset=t.offset + start)
+
+    def _drop(self, path: Path) -> None:
+        # Mapped pages we touched count in RSS until unmapped; the page cache keeps them for others.
+        if path in self._last and hasattr(mmap, "MADV_DONTNEED"):
+            begin, size = self._last[path]
+            aligned = begin - begin % mmap.PAGESIZE
+            if size:
+                self._maps[path].madvise(mmap.MADV_DONTNEED, aligned, size + begin - aligned)
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
+        """Unmap everything (views still alive elsewhere keep their map open until collected)."""
+        for mm in self._maps.values():
+            try:
+                mm.close()
+            except BufferError:
+                pass
 
 
 def _by_name(index: WeightsIndex, side: str) -> dict[str, TensorInfo]:
@@ -241,7 +259,7 @@ def _compare(name: str, a: TensorInfo | None, b: TensorInfo | None, files: _File
         raw_b = files.read("new", b, start * size_b, count * size_b)
         va = _decode(raw_a, a.dtype)
         old_sq += _sum_sq(np.abs(va) if va.dtype.kind == "c" else va)
-        if a.dtype == b.dtype and raw_a == raw_b:
+        if a.dtype == b.dtype and np.array_equal(raw_a, raw_b):
             continue  # identical bytes: exactly zero change, and no arithmetic to round
         delta = np.abs(_decode(raw_b, b.dtype) - va)
         diff_sq += _sum_sq(delta)
@@ -257,7 +275,7 @@ def _bytes_equal(files: _Files, a: TensorInfo, b: TensorInfo) -> bool:
     step = CHUNK_ELEMENTS * 4
     for start in range(0, a.nbytes, step):
         size = min(step, a.nbytes - start)
-        if files.read("old", a, start, size) != files.read("new", b, start, size):
+        if not np.array_equal(files.read("old", a, start, size), files.read("new", b, start, size)):
             return False
     return True
 
@@ -272,9 +290,9 @@ def _old_norm_sq(files: _Files, t: TensorInfo | None) -> float:
     return total
 
 
-def _decode(raw: bytes, dtype: str) -> np.ndarray:
-    """Raw little-endian bytes of a safetensors dtype -> float64 (complex128 for C64)."""
-    arr = np.frombuffer(raw, dtype=_NUMPY_DTYPES[dtype])
+def _decode(raw: np.ndarray, dtype: str) -> np.ndarray:
+    """Raw little-endian bytes (a uint8 array) of a safetensors dtype -> float64 (complex128 for C64)."""
+    arr = raw.view(_NUMPY_DTYPES[dtype])
     if dtype == "BF16":
         return (arr.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
     if dtype == "F8_E5M2":  # the top byte of an IEEE half

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from registry.pickles import UNRESOLVED_GLOBAL, is_pickle_path, scan_pickle_file
+from registry.pickles import IN_MEMORY_BYTES, UNRESOLVED_GLOBAL, is_pickle_path, scan_pickle_file
 
 SYSTEM = f"{os.system.__module__}.system"  # posix.system here, nt.system on Windows
 
@@ -161,3 +161,23 @@ def test_not_a_pickle_is_reported_not_raised(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_is_pickle_path(path: str, expected: bool) -> None:
     assert is_pickle_path(path) is expected
+
+
+def _pad_sparse(path: Path, size: int) -> None:
+    with path.open("r+b") as f:
+        f.truncate(size)  # zeros without writing them: the scan must stop at the first non-pickle byte
+
+
+def test_large_file_is_scanned_from_disk(tmp_path: Path) -> None:
+    path = tmp_path / "big.pkl"
+    path.write_bytes(pickle.dumps(RunsShell()))
+    _pad_sparse(path, IN_MEMORY_BYTES + 1)
+    _assert_flags_system(path)
+
+
+def test_lying_length_in_a_large_file_does_not_allocate_it(tmp_path: Path) -> None:
+    path = tmp_path / "big.pkl"
+    path.write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 2**62))  # BINBYTES8 claiming 4 EiB
+    _pad_sparse(path, IN_MEMORY_BYTES + 1)
+    scan = scan_pickle_file(path)
+    assert scan.error is not None and scan.error.startswith("not a valid pickle")

@@ -87,10 +87,13 @@ def test_identical_versions_have_zero_change(versions: dict[str, Path]) -> None:
     assert all(t.rel_l2 == 0.0 and t.max_abs == 0.0 for t in diff.tensors)
 
 
-def test_bf16_is_compared_numerically(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "dtype", [torch.bfloat16, torch.float16, torch.float8_e4m3fn, torch.float8_e5m2, torch.int8, torch.float64]
+)
+def test_low_precision_dtypes_are_compared_numerically(tmp_path: Path, dtype: torch.dtype) -> None:
     torch.manual_seed(1)
-    old = {"blocks.0.w": torch.randn(64, 8).to(torch.bfloat16), "blocks.1.w": torch.randn(5).to(torch.bfloat16)}
-    new = {**old, "blocks.1.w": (old["blocks.1.w"].float() + 0.25).to(torch.bfloat16)}
+    old = {"blocks.0.w": (torch.randn(64, 8) * 4).to(dtype), "blocks.1.w": (torch.randn(5) * 4).to(dtype)}
+    new = {**old, "blocks.1.w": (old["blocks.1.w"].double() + 1.5).to(dtype)}
     save_file(old, tmp_path / "old.safetensors")
     save_file(new, tmp_path / "new.safetensors")
     diff = diff_weights(
