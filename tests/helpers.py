@@ -16,3 +16,12 @@ def assert_hub_error(resp: Any, status: int, code: str | None = None, *, contain
         assert set(body) >= {"error"} and "detail" not in body, body
         if contains is not None:
             assert contains in body["error"], body
+
+
+def safetensors_bytes(n_bytes: int, *, seed: int = 0) -> bytes:
+    """A valid safetensors file holding one random float32 tensor of about `n_bytes`."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    rng = np.random.default_rng(seed)
+    return save({"weight": rng.standard_normal(max(1, n_bytes // 4), dtype=np.float32)})

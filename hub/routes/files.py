@@ -14,6 +14,7 @@ from hub.serialize import file_item, folder_item
 from registry.commits import CommitRecord, last_commits, resolve_revision
 from registry.core import Registry
 from registry.errors import EntryNotFoundError, InvalidInputError
+from registry.inspect import security_status
 from registry.names import RepoRef, check_folder, check_path
 from registry.trees import TreeEntry, folder_oid, list_dir
 
@@ -83,12 +84,9 @@ def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str,
         raise EntryNotFoundError(ref.repo_id, folder, revision)
     last = _expand(reg, repo.pk, commit, [*folders, *(f.path for f in files)]) if expand else {}
     items = [folder_item(f, folder_oid(tree, f), last_commit=last.get(f)) for f in folders]
-    items += [file_item(e, last_commit=last.get(e.path), security=_security(e) if expand else None) for e in files]
+    items += [file_item(e, last_commit=last.get(e.path), security=security_status(reg, e) if expand else None)
+              for e in files]
     return sorted(items, key=lambda i: i["path"])
-
-
-def _security(entry: TreeEntry) -> dict[str, Any]:
-    return {"status": "safe", "avScan": {"virusFound": False}, "pickleImportScan": None}
 
 
 def _flag(value: str | None) -> bool:

@@ -75,8 +75,10 @@ def _text_classification(predict: Predict, pipe: Any, media: Media) -> None:
 
 def _token_classification(predict: Predict, pipe: Any, media: Media) -> None:
     text = "John Smith works at Acme Corp in New York"
-    expected = [(text[e["start"] : e["end"]], e["entity_group"]) for e in pipe(text, aggregation_strategy="simple")]
-    got = [(t["token"], t["class_or_confidence"]) for t in predict(text) if t["class_or_confidence"] is not None]
+    entities = pipe(text, aggregation_strategy="simple")
+    expected = [(text[e["start"] : e["end"]], e["entity_group"]) for e in entities]
+    tokens = predict(text)
+    got = [(t["token"], t["class_or_confidence"]) for t in tokens if t["class_or_confidence"] is not None]
     assert expected and got == expected
 
 

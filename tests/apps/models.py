@@ -11,6 +11,7 @@ import json
 import string
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,7 +47,7 @@ def _bert_tokenizer():  # noqa: ANN202 - transformers types are dynamic
     return BertTokenizer(vocab=vocab, model_max_length=128)
 
 
-def _bert_config(**kwargs: object):  # noqa: ANN202
+def _bert_config(**kwargs: Any):  # noqa: ANN202
     from transformers import BertConfig
 
     return BertConfig(
@@ -60,7 +61,7 @@ def _bert_config(**kwargs: object):  # noqa: ANN202
     )
 
 
-def _labels(names: list[str]) -> dict[str, object]:
+def _labels(names: list[str]) -> dict[str, Any]:
     return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
 
 
@@ -189,12 +190,10 @@ def _object_detection(out: Path) -> None:
     from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
     from transformers.models.detr.image_processing_pil_detr import DetrImageProcessorPil
 
-    backbone = ResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
-        out_features=["stage2"],
-    )
+    # An explicit transformers backbone config keeps timm (not installed) out of the picture.
+    backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
     config = DetrConfig(
-        backbone_config=backbone, use_timm_backbone=False, use_pretrained_backbone=False,
+        backbone_config=backbone,
         d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=5,
         **_labels(["cat", "dog", "car"]),
@@ -216,7 +215,7 @@ def _image_segmentation(out: Path) -> None:
     SegformerImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(out)
 
 
-def _wav2vec2_config(**kwargs: object):  # noqa: ANN202
+def _wav2vec2_config(**kwargs: Any):  # noqa: ANN202
     from transformers import Wav2Vec2Config
 
     return Wav2Vec2Config(
@@ -250,7 +249,8 @@ def _automatic_speech_recognition(out: Path) -> None:
     tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file))
     config = _wav2vec2_config(vocab_size=len(chars), pad_token_id=0, ctc_loss_reduction="mean")
     Wav2Vec2ForCTC(config).save_pretrained(out)
-    Wav2Vec2Processor(feature_extractor=_wav2vec2_feature_extractor(), tokenizer=tokenizer).save_pretrained(out)
+    processor = Wav2Vec2Processor(feature_extractor=_wav2vec2_feature_extractor(), tokenizer=tokenizer)
+    processor.save_pretrained(out)
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {

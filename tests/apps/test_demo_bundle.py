@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import shutil
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import RepoCard, SpaceCard
+from huggingface_hub import RepoCard, SpaceCard, SpaceCardData
 
 from apps.demo import TASKS, DemoSpec, example_rows, load_demo, python_literal, render_bundle, spec_from_card
 from tests.apps.checks import Media
@@ -35,9 +36,13 @@ def test_bundle_has_the_three_space_files(task_models: dict[str, Path]) -> None:
 def test_readme_front_matter_is_space_metadata() -> None:
     import gradio
 
-    spec = DemoSpec(repo_id="acme/sentiment", revision=COMMIT, task="text-classification", description="Says how people feel.")
+    description = "Says how people feel."
+    spec = DemoSpec(
+        repo_id="acme/sentiment", revision=COMMIT, task="text-classification", description=description
+    )
     readme = render_bundle(spec)["README.md"]
     card = SpaceCard(readme)
+    assert isinstance(card.data, SpaceCardData)
     assert card.data.sdk == "gradio"
     assert card.data.sdk_version == gradio.__version__
     assert card.data.app_file == "app.py"
@@ -46,7 +51,7 @@ def test_readme_front_matter_is_space_metadata() -> None:
     assert meta["title"] == "sentiment"
     assert meta["pinned"] is False
     assert {"emoji", "colorFrom", "colorTo"} <= set(meta)
-    assert COMMIT in card.text and "Says how people feel." in card.text
+    assert COMMIT in card.text and description in card.text
 
 
 def test_rendering_is_deterministic() -> None:
@@ -57,8 +62,8 @@ def test_rendering_is_deterministic() -> None:
 def test_requirements_pin_transformers_and_add_task_extras() -> None:
     import transformers
 
-    lines = render_bundle(DemoSpec(repo_id="acme/tables", task="table-question-answering"))["requirements.txt"]
-    requirements = [line for line in lines.splitlines() if line and not line.startswith("#")]
+    text = render_bundle(DemoSpec(repo_id="acme/tables", task="table-question-answering"))["requirements.txt"]
+    requirements = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert requirements == [f"transformers=={transformers.__version__}", "torch", "pandas"]
 
 
@@ -70,7 +75,8 @@ def test_revisions_must_be_commits() -> None:
 
 
 def test_python_literal_writes_only_plain_data() -> None:
-    assert eval(python_literal({"a": [1, 2.5, None, True, "x'\"\n"]})) == {"a": [1, 2.5, None, True, "x'\"\n"]}  # noqa: S307
+    value = {"a": [1, 2.5, None, True, "x'\"\n"]}
+    assert ast.literal_eval(python_literal(value)) == value
     with pytest.raises(ValueError):
         python_literal(object())
     with pytest.raises(ValueError):
@@ -79,19 +85,22 @@ def test_python_literal_writes_only_plain_data() -> None:
 
 def test_widget_examples_become_rows() -> None:
     widget = [
-        {"text": "I love it", "candidate_labels": ["happy", "sad"], "multi_class": True, "example_title": "Mood"},
+        {"text": "I love it", "candidate_labels": ["happy", "sad"], "multi_class": True, "example_title": "M"},
         {"text": "Stock prices fell", "candidate_labels": "economy, sport"},
         {"example_title": "no text, skipped"},
+        {"text": {1, 2}, "example_title": "not plain data, skipped"},
     ]
     rows, titles = example_rows(TASKS["zero-shot-classification"], widget)
-    assert rows == [["I love it", "happy, sad"], ["Stock prices fell", "economy, sport"]]
-    assert titles == ["Mood", ""]
-    table_rows, _ = example_rows(
-        TASKS["table-question-answering"], [{"text": "Stars?", "table": {"repo": ["a", "b"], "stars": [1, 2]}}]
-    )
+    assert rows == [["I love it", "happy, sad", True], ["Stock prices fell", "economy, sport", False]]
+    assert titles == ["M", ""]
+    # A trailing field without a default cannot be padded, so every row is cut to the common part.
+    uneven = [{"text": "a", "candidate_labels": "x"}, {"text": "b"}]
+    assert example_rows(TASKS["zero-shot-classification"], uneven)[0] == [["a"], ["b"]]
+    table = {"text": "Stars?", "table": {"repo": ["a", "b"], "stars": [1, 2]}}
+    table_rows, _ = example_rows(TASKS["table-question-answering"], [table])
     assert table_rows == [["Stars?", {"headers": ["repo", "stars"], "data": [["a", "1"], ["b", "2"]]}]]
-    sentences, _ = example_rows(TASKS["feature-extraction"], [{"source_sentence": "a", "sentences": ["b", "c"]}])
-    assert sentences == [["a", "b\nc"]]
+    similarity = {"source_sentence": "a", "sentences": ["b", "c"]}
+    assert example_rows(TASKS["sentence-similarity"], [similarity])[0] == [["a", "b\nc"]]
 
 
 def test_task_defaults_when_the_card_has_no_examples() -> None:
@@ -100,7 +109,8 @@ def test_task_defaults_when_the_card_has_no_examples() -> None:
 
 
 def test_card_examples_reach_the_app(task_models: dict[str, Path]) -> None:
-    spec = _spec(task_models["text-classification"], examples=[{"text": "Custom example", "example_title": "Mine"}])
+    examples = [{"text": "Custom example", "example_title": "Mine"}]
+    spec = _spec(task_models["text-classification"], examples=examples)
     load_demo(render_bundle(spec)["app.py"], name="vitrine_test_card_examples")
     module = sys.modules["vitrine_test_card_examples"]
     assert module.EXAMPLES == [["Custom example"]] and module.EXAMPLE_LABELS == ["Mine"]
@@ -180,15 +190,25 @@ def test_spec_from_card_reads_task_widget_labels_and_body() -> None:
     )
     config = {"model_type": "bert", "id2label": {"1": "positive", "0": "negative"}}
     spec = spec_from_card("acme/sentiment", card, revision=COMMIT, config=config)
-    assert (spec.task, spec.revision, spec.labels) == ("text-classification", COMMIT, ["negative", "positive"])
+    assert (spec.task, spec.revision) == ("text-classification", COMMIT)
+    assert spec.labels == ["negative", "positive"]
     assert spec.examples == [{"text": "I like you.", "example_title": "Friendly"}]
     assert spec.description == "# Sentiment\n\nA small model."
     assert spec.model_info == {"license": "mit", "model_type": "bert"}
 
 
+def test_spec_from_a_broken_card_keeps_the_body() -> None:
+    spec = spec_from_card("acme/x", "---\nfoo: [1, 2\n---\nStill a card.\n")
+    assert (spec.task, spec.description) == (None, "Still a card.")
+    assert spec_from_card("acme/x", "---\npipeline_tag: [a]\n---\nBody\n").task is None
+
+
 @pytest.mark.parametrize(
     ("task", "reason"),
-    [(None, "declares no `pipeline_tag`"), ("text-to-video", "no demo template for the task `text-to-video`")],
+    [
+        (None, "declares no `pipeline_tag`"),
+        ("text-to-video", "no demo template for the task `text-to-video`"),
+    ],
 )
 def test_unknown_task_renders_an_info_page(task: str | None, reason: str, serve: Callable) -> None:
     import gradio as gr
@@ -199,7 +219,7 @@ def test_unknown_task_renders_an_info_page(task: str | None, reason: str, serve:
     )
     bundle = render_bundle(spec)
     assert "transformers" not in bundle["requirements.txt"]
-    assert SpaceCard(bundle["README.md"]).data.sdk == "gradio"
+    assert SpaceCard(bundle["README.md"]).data.to_dict()["sdk"] == "gradio"
     demo = load_demo(bundle["app.py"], name=f"vitrine_test_info_{task}".replace("-", "_"))
     markdown = "\n".join(b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown))
     assert "No demo was generated" in markdown and reason in markdown

@@ -73,7 +73,8 @@ def test_loaded_demo_answers_when_mounted_under_a_path(task_models: dict[str, Pa
     from apps.demo import load_demo
 
     model = str(task_models["text-classification"])
-    demo = load_demo(render_bundle(DemoSpec(repo_id=model, task="text-classification"))["app.py"], name="vitrine_test_mounted")
+    bundle = render_bundle(DemoSpec(repo_id=model, task="text-classification"))
+    demo = load_demo(bundle["app.py"], name="vitrine_test_mounted")
     app = gr.mount_gradio_app(fastapi.FastAPI(), demo, path="/spaces/acme/sentiment")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

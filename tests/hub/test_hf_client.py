@@ -18,6 +18,8 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
+from tests.helpers import safetensors_bytes
+
 MB = 1024 * 1024
 
 
@@ -60,7 +62,7 @@ def test_upload_folder_hundreds_of_files_and_revisions(admin_api: HfApi, repo_na
     for i in range(300):
         (folder / f"part{i % 7}").mkdir(parents=True, exist_ok=True)
         (folder / f"part{i % 7}" / f"file{i}.txt").write_text(f"content {i}\n")
-    (folder / "model.safetensors").write_bytes(os.urandom(2 * MB))
+    (folder / "model.safetensors").write_bytes(safetensors_bytes(2 * MB))
     first = admin_api.upload_folder(folder_path=folder, repo_id=repo_id, commit_message="v1 upload")
     admin_api.create_tag(repo_id, tag="v1")
     v1_sha = first.oid
@@ -102,7 +104,7 @@ def test_upload_folder_hundreds_of_files_and_revisions(admin_api: HfApi, repo_na
 def test_create_commit_with_deletes_and_copies(admin_api: HfApi, repo_name: str) -> None:
     repo_id = f"acme/{repo_name}"
     admin_api.create_repo(repo_id)
-    payload = os.urandom(3 * MB)
+    payload = safetensors_bytes(3 * MB)
     admin_api.create_commit(repo_id, commit_message="seed", operations=[
         CommitOperationAdd("data/a.txt", b"a"), CommitOperationAdd("data/b.txt", b"b"),
         CommitOperationAdd("blob.safetensors", payload), CommitOperationAdd("keep.txt", b"keep"),
@@ -128,7 +130,7 @@ def test_second_upload_of_unchanged_files_sends_no_lfs_bytes(admin_api: HfApi, h
     admin_api.create_repo(repo_id)
     folder = tmp_path / "m"
     folder.mkdir()
-    (folder / "model.safetensors").write_bytes(os.urandom(4 * MB))
+    (folder / "model.safetensors").write_bytes(safetensors_bytes(4 * MB, seed=1))
     (folder / "config.json").write_text("{}")
     admin_api.upload_folder(folder_path=folder, repo_id=repo_id)
     before = httpx.get(f"{hub.url}/api/vitrine/stats").json()

@@ -12,6 +12,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
 from tests.conftest import Server, start_server
+from tests.helpers import safetensors_bytes
 
 PG_ADMIN_URL = os.environ.get("VITRINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -41,7 +42,7 @@ def pg_hub(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
 def test_roundtrip_and_race_on_postgres(pg_hub: Server, pg_url: str, tmp_path: Path) -> None:
     api = HfApi(endpoint=pg_hub.url, token=pg_hub.admin_token)
     api.create_repo("acme/pg-model", private=True)
-    api.upload_file(path_or_fileobj=os.urandom(2 * 1024 * 1024), path_in_repo="w.safetensors", repo_id="acme/pg-model")
+    api.upload_file(path_or_fileobj=safetensors_bytes(2 * 1024 * 1024), path_in_repo="w.safetensors", repo_id="acme/pg-model")
     api.create_tag("acme/pg-model", tag="v1")
     errors: list[BaseException] = []
 
@@ -64,7 +65,7 @@ def test_roundtrip_and_race_on_postgres(pg_hub: Server, pg_url: str, tmp_path: P
     assert len(list(api.list_repo_commits("acme/pg-model"))) == 18  # initial commit, the upload, 16 racing commits
     path = hf_hub_download("acme/pg-model", "w.safetensors", revision="v1", endpoint=pg_hub.url,
                            token=pg_hub.admin_token, cache_dir=tmp_path)
-    assert Path(path).stat().st_size == 2 * 1024 * 1024
+    assert Path(path).read_bytes() == safetensors_bytes(2 * 1024 * 1024)
 
     pg_hub.stop()
     again = start_server(pg_hub.home, VITRINE_DATABASE_URL=pg_url)

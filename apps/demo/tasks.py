@@ -1,0 +1,182 @@
+"""The task table: pipeline tag -> demo template, example fields, defaults and extra requirements.
+
+Adding a task is one template under `templates/spaces/tasks/<task>.py.j2` plus one entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Names the generated app recognises as "draw this example yourself", so a bundle stays text-only
+# and still has a working example on a machine that cannot fetch the card's example URLs.
+BUILTIN_IMAGE = "vitrine-example.png"
+BUILTIN_AUDIO = "vitrine-example.wav"
+
+# Card widget key that holds a media file (a URL, a path inside the Space, or a builtin name).
+MEDIA_FIELD = "src"
+
+
+@dataclass(frozen=True)
+class TaskDemo:
+    """How one pipeline task becomes a demo."""
+
+    template: str
+    """File name under `templates/spaces/tasks/`."""
+    fields: tuple[str, ...]
+    """Card `widget` keys mapped, in order, onto the leading inputs of the demo."""
+    default_examples: tuple[tuple[Any, ...], ...]
+    """Example rows (one value per field) used when the card has no widget examples."""
+    requirements: tuple[str, ...] = ()
+    """Extra requirement lines for the Space beyond transformers and torch."""
+    media: Literal["image", "audio"] | None = None
+    """Kind of file in the `src` field, resolved to a local file when the app starts."""
+    pipeline: str = ""
+    """`transformers.pipeline` task when it differs from the tag (e.g. sentence-similarity)."""
+    shows_labels: bool = False
+    """Whether the model's own class names are its answers, so the demo header lists them."""
+    emoji: str = "🤗"
+    """Space emoji in the README front matter."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Task-specific values handed to the template (defaults for sliders and the like)."""
+
+
+def pipeline_task(tag: str) -> str:
+    """The `transformers.pipeline` task that serves the pipeline tag `tag`."""
+    return TASKS[tag].pipeline or tag
+
+
+_SENTENCES = (
+    "That is a happy person",
+    "That is a happy dog\nThat is a very happy person\nToday is a sunny day",
+)
+_REVIEW = "I love this movie, the story was wonderful!"
+_TABLE = {
+    "headers": ["Repository", "Stars", "Contributors", "Programming language"],
+    "data": [
+        ["Transformers", "36542", "651", "Python"],
+        ["Datasets", "4512", "77", "Python"],
+        ["Tokenizers", "3934", "34", "Rust, Python and NodeJS"],
+    ],
+}
+
+TASKS: dict[str, TaskDemo] = {
+    "text-classification": TaskDemo(
+        template="text-classification.py.j2",
+        fields=("text",),
+        default_examples=((_REVIEW,), ("The service was slow and the food was awful.",)),
+        emoji="🏷️",
+        shows_labels=True,
+    ),
+    "token-classification": TaskDemo(
+        template="token-classification.py.j2",
+        fields=("text",),
+        default_examples=(("My name is John Smith and I work at Acme Corp in New York.",),),
+        emoji="🔖",
+        shows_labels=True,
+    ),
+    "fill-mask": TaskDemo(
+        template="fill-mask.py.j2",
+        # "[MASK]" is rewritten to the model's own mask token when the app runs.
+        fields=("text",),
+        default_examples=(("Paris is the [MASK] of France.",), ("The goal of life is [MASK].",)),
+        emoji="🧩",
+    ),
+    "feature-extraction": TaskDemo(
+        template="feature-extraction.py.j2",
+        fields=("source_sentence", "sentences"),
+        default_examples=(_SENTENCES,),
+        requirements=("numpy",),
+        emoji="📐",
+    ),
+    # Sentence-transformers models are tagged so; transformers serves them as feature extraction.
+    "sentence-similarity": TaskDemo(
+        template="feature-extraction.py.j2",
+        fields=("source_sentence", "sentences"),
+        default_examples=(_SENTENCES,),
+        requirements=("numpy",),
+        pipeline="feature-extraction",
+        emoji="📐",
+    ),
+    "text-generation": TaskDemo(
+        template="text-generation.py.j2",
+        fields=("text",),
+        default_examples=(("Once upon a time, there lived a king who",),),
+        emoji="✍️",
+        extra={"max_new_tokens": 50},
+    ),
+    "zero-shot-classification": TaskDemo(
+        template="zero-shot-classification.py.j2",
+        fields=("text", "candidate_labels", "multi_class"),
+        default_examples=(
+            (
+                "I have a problem with my phone that needs to be resolved asap!",
+                "urgent, not urgent, phone, computer",
+                False,
+            ),
+            (_REVIEW, "music, movies, sport, politics", False),
+        ),
+        emoji="🎯",
+    ),
+    "table-question-answering": TaskDemo(
+        template="table-question-answering.py.j2",
+        fields=("text", "table"),
+        default_examples=(("How many stars does the Transformers repository have?", _TABLE),),
+        requirements=("pandas",),
+        emoji="📊",
+    ),
+    "image-classification": TaskDemo(
+        template="image-classification.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_IMAGE,),),
+        requirements=("pillow",),
+        media="image",
+        emoji="🖼️",
+        shows_labels=True,
+    ),
+    "zero-shot-image-classification": TaskDemo(
+        template="zero-shot-image-classification.py.j2",
+        fields=(MEDIA_FIELD, "candidate_labels"),
+        default_examples=((BUILTIN_IMAGE, "a landscape, a cat, a dog, a car"),),
+        requirements=("pillow",),
+        media="image",
+        emoji="🔭",
+    ),
+    "object-detection": TaskDemo(
+        template="object-detection.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_IMAGE,),),
+        # Most DETR-family checkpoints build their backbone with timm.
+        requirements=("pillow", "timm"),
+        media="image",
+        emoji="📦",
+        extra={"threshold": 0.5},
+        shows_labels=True,
+    ),
+    "image-segmentation": TaskDemo(
+        template="image-segmentation.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_IMAGE,),),
+        requirements=("pillow", "numpy"),
+        media="image",
+        emoji="✂️",
+        shows_labels=True,
+    ),
+    "audio-classification": TaskDemo(
+        template="audio-classification.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_AUDIO,),),
+        requirements=("numpy",),
+        media="audio",
+        emoji="🔊",
+        shows_labels=True,
+    ),
+    "automatic-speech-recognition": TaskDemo(
+        template="automatic-speech-recognition.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_AUDIO,),),
+        requirements=("numpy",),
+        media="audio",
+        emoji="🎙️",
+    ),
+}

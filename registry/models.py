@@ -1,0 +1,44 @@
+"""Model versions side by side: weight diffs between revisions and the card a version would have."""
+
+from __future__ import annotations
+
+from registry.commits import CommitRecord, resolve_revision
+from registry.core import Registry
+from registry.describe import SHARD_INDEX, card_text, model_meta, read_json, weights_index
+from registry.errors import InvalidInputError
+from registry.modelmeta import render_model_card
+from registry.repos import RepoRecord
+from registry.trees import TreeEntry
+from registry.weightdiff import WeightDiff, diff_weights
+
+
+def load_version(reg: Registry, repo: RepoRecord, revision: str) -> tuple[CommitRecord, dict[str, TreeEntry]]:
+    """The commit and tree of `repo` at `revision`."""
+    with reg.engine.connect() as conn:
+        commit = resolve_revision(conn, repo.pk, repo.ref, revision)
+        return commit, reg.tree(conn, commit.tree_oid)
+
+
+def diff_revisions(reg: Registry, repo: RepoRecord, old: str, new: str) -> WeightDiff:
+    """Tensor-by-tensor diff of the safetensors weights of two revisions, streamed from the blob store."""
+    sides = []
+    for revision in (old, new):
+        _, tree = load_version(reg, repo, revision)
+        files = {p: reg.blobs.path(e.oid) for p, e in tree.items() if p.endswith(".safetensors")}
+        if not files:
+            raise InvalidInputError(f"{repo.ref.repo_id}@{revision} has no .safetensors weights to compare.")
+        sides.append((files, read_json(reg, tree, SHARD_INDEX)))
+    (old_files, old_index), (new_files, new_index) = sides
+    return diff_weights(old_files, new_files, old_index=old_index, new_index=new_index)
+
+
+def model_card(reg: Registry, repo: RepoRecord, revision: str, *, endpoint: str | None = None) -> dict[str, object]:
+    """The version's README.md if it has one, else a card rendered from what we know (never committed here)."""
+    commit, tree = load_version(reg, repo, revision)
+    text = card_text(reg, tree)
+    meta = model_meta(reg, tree)
+    if text is not None:
+        return {"card": text, "generated": False, "sha": commit.oid, "cardError": meta.card_error}
+    rendered = render_model_card(repo.ref.repo_id, commit.oid, meta, weights=weights_index(reg, tree),
+                                 files=sorted(tree), endpoint=endpoint)
+    return {"card": rendered, "generated": True, "sha": commit.oid, "cardError": None}
