@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--grace", type=int, help="keep unreferenced blobs younger than this many seconds")
     gc.add_argument("--dry-run", action="store_true")
     gc.set_defaults(func=cmd_gc)
+
+    from hub import cli_models, cli_spaces
+
+    cli_models.register(sub)
+    cli_spaces.register(sub)
     return parser
 
 
@@ -113,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # Client-side commands raise CliError (and huggingface_hub errors) with a readable message.
+        if type(exc).__name__ in ("CliError", "HfHubHTTPError", "BadRequestError", "RepositoryNotFoundError"):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":
