@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import streamlit as st
 from huggingface_hub import HfApi
 
@@ -38,6 +39,8 @@ def main() -> None:
     cols[0].metric("Commit", (info.sha or "")[:10])
     cols[1].metric("Files", len(info.siblings or []))
     cols[2].metric("Task", getattr(info, "pipeline_tag", None) or "—")
+    if repo_type == "model":
+        show_model_facts(repo_id, revision)
     st.subheader("Files")
     st.dataframe(
         [{"path": s.rfilename, "size": s.size, "lfs": bool(s.lfs)} for s in info.siblings or []],
@@ -49,6 +52,25 @@ def main() -> None:
          for c in api.list_repo_commits(repo_id, repo_type=repo_type, revision=revision)],
         use_container_width=True,
     )
+
+
+def show_model_facts(repo_id: str, revision: str) -> None:
+    """Task, labels, parameters and safety warnings of a model version, from the hub's raw repo info."""
+    headers = {"authorization": f"Bearer {TOKEN}"} if TOKEN else {}
+    raw = httpx.get(f"{ENDPOINT}/api/models/{repo_id}/revision/{revision}", headers=headers, timeout=30).json()
+    facts = raw.get("vitrine") or {}
+    for unsafe in facts.get("unsafeFiles") or []:
+        st.error(f"Unsafe pickle {unsafe['path']}: imports {', '.join(unsafe['unsafeGlobals'])}. "
+                 "Do not load it with torch.load; ask for safetensors.")
+    if facts.get("cardError"):
+        st.warning(f"Model card metadata could not be read: {facts['cardError']}")
+    cols = st.columns(3)
+    params = (raw.get("safetensors") or {}).get("total")
+    cols[0].metric("Parameters", f"{params:,}" if params else "—")
+    cols[1].metric("Architecture", facts.get("architecture") or "—")
+    cols[2].metric("Library", raw.get("library_name") or "—")
+    if facts.get("labels"):
+        st.caption("Labels: " + ", ".join(facts["labels"]))
 
 
 main()

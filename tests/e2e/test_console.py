@@ -24,3 +24,26 @@ def test_console_lists_repos_and_history(hub, admin_api: HfApi, monkeypatch) -> 
     files = at.dataframe[0].value
     assert sorted(files["path"]) == [".gitattributes", "config.json"]
     assert list(at.dataframe[1].value["title"]) == ["add config", "initial commit"]
+
+
+def test_console_flags_unsafe_pickles(monkeypatch, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import start_server
+    from tests.hub.test_model_understanding import Exploit
+
+    server = start_server(tmp_path_factory.mktemp("console-lenient"), VITRINE_ALLOW_UNSAFE_PICKLES="1")
+    try:
+        api = HfApi(endpoint=server.url, token=server.admin_token)
+        api.create_repo("acme/risky-console")
+        api.upload_file(path_or_fileobj=pickle.dumps(Exploit()), path_in_repo="model.pkl", repo_id="acme/risky-console")
+        monkeypatch.setenv("VITRINE_ENDPOINT", server.url)
+        monkeypatch.setenv("VITRINE_TOKEN", server.admin_token)
+        at = AppTest.from_file(str(ROOT / "apps" / "console" / "app.py"), default_timeout=60).run()
+        assert not at.exception
+        assert [e.value for e in at.error] == [
+            "Unsafe pickle model.pkl: imports posix.system. Do not load it with torch.load; ask for safetensors."]
+    finally:
+        server.stop()
