@@ -92,6 +92,15 @@ blob_meta = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
 )
 
+# Which repos hold (or held) which LFS objects: a client may only cite an object it has proven to have
+# (uploaded it) or could download from a repo it can read, so knowing a sha256 never leaks a private file.
+repo_blobs = sa.Table(
+    "repo_blobs",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("oid", sa.String(64), primary_key=True, index=True),
+)
+
 kv = sa.Table(
     "kv",
     metadata,

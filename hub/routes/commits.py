@@ -22,6 +22,7 @@ from registry.blobs import check_oid, git_blob_oid, lfs_pointer
 from registry.core import Registry
 from registry.errors import ForbiddenError, InvalidInputError, PayloadTooLargeError
 from registry.inspect import inspect_additions
+from registry.lfs import link_blobs, link_uploaded, may_reference
 from registry.names import RepoRef, check_folder, check_path
 from registry.repos import RepoRecord
 from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry
@@ -91,14 +92,14 @@ async def preupload(request: Request, plural: str, namespace: str, name: str, re
     return await run_in_threadpool(run)
 
 
-def _sign(reg: Registry, oid: str, size: int, expires: int) -> str:
-    return hmac.new(reg.secret, f"{oid}:{size}:{expires}".encode(), hashlib.sha256).hexdigest()
+def _sign(reg: Registry, oid: str, size: int, expires: int, repo_pk: int) -> str:
+    return hmac.new(reg.secret, f"{oid}:{size}:{expires}:{repo_pk}".encode(), hashlib.sha256).hexdigest()
 
 
 async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
     reg = registry_of(request)
     principal = await principal_of(request)
-    await run_in_threadpool(open_repo, reg, ref, principal, write=True)
+    repo = await run_in_threadpool(open_repo, reg, ref, principal, write=True)
     try:
         body = await request.json()
     except ValueError:
@@ -118,16 +119,22 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
         item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
         if size > limit:
             item["error"] = {"code": 413, "message": f"{oid}: {size} bytes exceeds the upload limit of {limit} bytes."}
-        elif not await run_in_threadpool(_has_blob, reg, oid, size):
-            sig = _sign(reg, oid, size, expires)
+        elif not await run_in_threadpool(_citable, reg, principal, repo.pk, oid, size):
+            sig = _sign(reg, oid, size, expires, repo.pk)
+            query = f"size={size}&expires={expires}&repo={repo.pk}&sig={sig}"
             item["actions"] = {
                 # The client PUTs here without its token, so the link itself carries the permission.
-                "upload": {"href": f"{base}/api/lfs/objects/{oid}?size={size}&expires={expires}&sig={sig}",
+                "upload": {"href": f"{base}/api/lfs/objects/{oid}?{query}",
                            "header": {}, "expires_in": reg.settings.upload_url_ttl},
                 "verify": {"href": f"{base}/api/lfs/objects/{oid}/verify", "header": {}},
             }
         objects.append(item)
     return {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+
+
+def _citable(reg: Registry, principal: Any, repo_pk: int, oid: str, size: int) -> bool:
+    """Whether the client may skip uploading `oid`: we have it, and it may cite it (see registry/lfs.py)."""
+    return _has_blob(reg, oid, size) and may_reference(reg, principal, repo_pk, oid)
 
 
 def _has_blob(reg: Registry, oid: str, size: int) -> bool:
@@ -158,10 +165,10 @@ async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
     check_oid(oid)
     q = request.query_params
     try:
-        size, expires = int(q.get("size", "")), int(q.get("expires", ""))
+        size, expires, repo_pk = int(q.get("size", "")), int(q.get("expires", "")), int(q.get("repo", ""))
     except ValueError:
         raise ForbiddenError("Invalid upload link.") from None
-    if not hmac.compare_digest(_sign(reg, oid, size, expires), q.get("sig", "")) or expires < time.time():
+    if not hmac.compare_digest(_sign(reg, oid, size, expires, repo_pk), q.get("sig", "")) or expires < time.time():
         raise ForbiddenError("Upload link is invalid or has expired; ask the batch API for a new one.")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) != size:
@@ -171,6 +178,7 @@ async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
     stored = await reg.blobs.put_async_stream(
         request.stream(), expected_oid=oid, expected_size=size, max_size=size
     )
+    await run_in_threadpool(link_uploaded, reg, repo_pk, stored.oid)
     stats_of(request).update(lfs_objects_received=1, lfs_bytes_received=stored.size)
     return {"oid": stored.oid, "size": stored.size}
 
@@ -202,7 +210,8 @@ async def _lines(stream: AsyncIterator[bytes], max_line: int) -> AsyncIterator[b
         yield buf
 
 
-async def parse_commit(reg: Registry, request: Request) -> tuple[dict[str, Any], list[Operation]]:
+async def parse_commit(reg: Registry, request: Request, *, repo: RepoRecord,
+                       principal: Any) -> tuple[dict[str, Any], list[Operation]]:
     """Read the NDJSON commit body into a header and operations, storing inline files as blobs on the way."""
     max_inline = reg.settings.max_inline_bytes
     header: dict[str, Any] | None = None
@@ -223,7 +232,7 @@ async def parse_commit(reg: Registry, request: Request) -> tuple[dict[str, Any],
         if key == "file":
             ops.append(await run_in_threadpool(_inline_file, reg, value, max_inline))
         elif key == "lfsFile":
-            ops.append(await run_in_threadpool(_lfs_file, reg, value))
+            ops.append(await run_in_threadpool(_lfs_file, reg, value, repo, principal))
         elif key == "deletedFile":
             ops.append(DeleteFile(check_path(str(value.get("path", "")))))
         elif key == "deletedFolder":
@@ -249,12 +258,13 @@ def _inline_file(reg: Registry, value: dict[str, Any], max_inline: int) -> AddFi
     return AddFile(TreeEntry(path, stored.oid, stored.size, git_blob_oid(data), False))
 
 
-def _lfs_file(reg: Registry, value: dict[str, Any]) -> AddFile:
+def _lfs_file(reg: Registry, value: dict[str, Any], repo: RepoRecord, principal: Any) -> AddFile:
     path = check_path(str(value.get("path", "")))
     if value.get("algo", "sha256") != "sha256":
         raise InvalidInputError(f"{path}: only sha256 LFS objects are supported.")
     oid = check_oid(str(value.get("oid", "")))
-    if not reg.blobs.exists(oid):
+    # Same answer for "absent" and "not yours to cite": existence of a private object must not leak.
+    if not reg.blobs.exists(oid) or not may_reference(reg, principal, repo.pk, oid):
         raise InvalidInputError(f"{path}: LFS object {oid} was never uploaded (upload it through the batch API first).")
     size = reg.blobs.size(oid)
     reg.blobs.touch(oid)
@@ -269,7 +279,7 @@ async def commit(request: Request, plural: str, namespace: str, name: str, revis
     """Create a commit from NDJSON operations (inline files, LFS files, deletes, copies) on a branch."""
     _no_pr(request)
     reg, repo, principal = await _writable(request, plural, namespace, name)
-    header, ops = await parse_commit(reg, request)
+    header, ops = await parse_commit(reg, request, repo=repo, principal=principal)
     title = header.get("summary")
     if not isinstance(title, str) or not title.strip():
         raise InvalidInputError("Commit header needs a non-empty 'summary'.")
@@ -281,10 +291,13 @@ async def commit(request: Request, plural: str, namespace: str, name: str, revis
     await run_in_threadpool(inspect_additions, reg, [op.entry for op in ops if isinstance(op, AddFile)])
 
     def run() -> commits_mod.CommitRecord:
-        return commits_mod.create_commit(
+        made = commits_mod.create_commit(
             reg, repo.pk, repo.ref, branch=revision, operations=ops, title=title.strip(),
             message=str(header.get("description") or ""), author=principal.user, parent_commit=parent,
         )
+        with reg.write().begin() as conn:  # copies from other repos become this repo's to cite too
+            link_blobs(conn, repo.pk, [op.entry.oid for op in ops if isinstance(op, AddFile) and op.entry.lfs])
+        return made
 
     made = await run_in_threadpool(run)
     stats_of(request)["commits"] += 1

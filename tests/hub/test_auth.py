@@ -103,3 +103,35 @@ def test_visibility_switch(hub, people) -> None:  # type: ignore[no-untyped-def]
         anon.model_info("team/flip")
     alice.update_repo_settings("team/flip", private=False)
     assert anon.model_info("team/flip").private is False
+
+
+def test_knowing_a_sha256_does_not_leak_a_private_file(hub, people) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import json
+    import os
+
+    secret, public = os.urandom(150_000), os.urandom(150_000)
+    alice, carol = api(hub, people["alice"]), api(hub, people["carol"])
+    alice.upload_file(path_or_fileobj=secret, path_in_repo="secret.bin", repo_id="team/secret-model")
+    alice.upload_file(path_or_fileobj=public, path_in_repo="public.bin", repo_id="team/public-model")
+    carol.create_repo("carol/thief", exist_ok=True)
+    headers = {"authorization": f"Bearer {people['carol']}"}
+
+    def batch(data: bytes) -> dict:  # type: ignore[type-arg]
+        r = httpx.post(f"{hub.url}/carol/thief.git/info/lfs/objects/batch", headers=headers,
+                       json={"operation": "upload", "objects": [{"oid": hashlib.sha256(data).hexdigest(),
+                                                                 "size": len(data)}]})
+        return r.json()["objects"][0]  # type: ignore[no-any-return]
+
+    assert "actions" in batch(secret)  # the hub does not admit it has the object
+    assert "actions" not in batch(public)  # readable elsewhere: no need to send it again
+    line = {"key": "lfsFile", "value": {"path": "stolen.bin", "algo": "sha256",
+                                        "oid": hashlib.sha256(secret).hexdigest(), "size": len(secret)}}
+    body = json.dumps({"key": "header", "value": {"summary": "steal"}}) + "\n" + json.dumps(line) + "\n"
+    r = httpx.post(f"{hub.url}/api/models/carol/thief/commit/main", content=body,
+                   headers={**headers, "content-type": "application/x-ndjson"})
+    assert_hub_error(r, 400, "BadRequest", contains="never uploaded")
+    # Proving possession (uploading the bytes) makes it citable, as it should be.
+    carol.upload_file(path_or_fileobj=secret, path_in_repo="mine.bin", repo_id="carol/thief")
+    carol.upload_file(path_or_fileobj=public, path_in_repo="copy-of-public.bin", repo_id="carol/thief")
+    assert {"mine.bin", "copy-of-public.bin"} <= set(carol.list_repo_files("carol/thief"))
