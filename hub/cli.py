@@ -61,7 +61,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     grace = args.grace if args.grace is not None else settings.gc_grace_seconds
-    report = gc(Registry(settings), grace_seconds=grace, dry_run=args.dry_run)
+    report = gc(Registry(settings), grace_seconds=grace, dry_run=args.dry_run, progress=not args.quiet)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(report.removed)} blobs ({report.freed_bytes} bytes) and {report.temp_files} partial uploads; "
           f"kept {report.kept} referenced blobs")
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     gc = with_home(sub.add_parser("gc", help="remove unreferenced blobs"))
     gc.add_argument("--grace", type=int, help="keep unreferenced blobs younger than this many seconds")
     gc.add_argument("--dry-run", action="store_true")
+    gc.add_argument("--quiet", action="store_true", help="no progress bar")
     gc.set_defaults(func=cmd_gc)
 
     from hub import cli_models, cli_spaces

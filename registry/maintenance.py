@@ -81,11 +81,11 @@ def referenced_oids(reg: Registry) -> set[str]:
         return {e.oid for text in rows for e in decode_tree(text).values()}
 
 
-def gc(reg: Registry, *, grace_seconds: float, dry_run: bool = False) -> GcReport:
+def gc(reg: Registry, *, grace_seconds: float, dry_run: bool = False, progress: bool = False) -> GcReport:
     """Remove blobs nothing references and that are older than `grace_seconds` (an upload may still need them)."""
     report = GcReport()
     keep = referenced_oids(reg)
-    for oid in list(reg.blobs.iter_oids()):
+    for oid in tqdm(list(reg.blobs.iter_oids()), desc="blobs", unit="blob", disable=not progress):
         if oid in keep:
             report.kept += 1
             continue

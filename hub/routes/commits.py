@@ -58,6 +58,14 @@ def _no_pr(request: Request) -> None:
         raise InvalidInputError("Pull requests are not supported by this hub; commit to a branch instead.")
 
 
+@router.get("/api/{plural}/{namespace}/{name}/xet-write-token/{revision:path}")
+@router.get("/api/{plural}/{namespace}/{name}/xet-read-token/{revision:path}")
+async def xet_token(plural: str, namespace: str, name: str, revision: str) -> None:
+    """Xet is not spoken yet: say how to fall back to LFS instead of a bare 404."""
+    raise InvalidInputError("This hub does not speak the Xet protocol yet: set HF_HUB_DISABLE_XET=1 to upload "
+                            "through Git LFS.")
+
+
 @router.post("/api/{plural}/{namespace}/{name}/preupload/{revision:path}")
 async def preupload(request: Request, plural: str, namespace: str, name: str, revision: str,
                     body: dict[str, Any] = Body(...)) -> dict[str, Any]:

@@ -163,3 +163,8 @@ def test_oversized_uploads(small_hub: Server, tmp_path: Path) -> None:
     assert_hub_error(r, 413, "PayloadTooLarge", contains="upload it through LFS")
     assert api.list_repo_files("acme/limited") == [".gitattributes"]
     assert not list((small_hub.home / "blobs" / "tmp").glob("*.part"))
+
+
+def test_xet_clients_are_told_how_to_fall_back(hub, repo) -> None:  # type: ignore[no-untyped-def]
+    r = httpx.get(f"{hub.url}/api/models/{repo}/xet-write-token/main", headers=auth(hub))
+    assert_hub_error(r, 400, "BadRequest", contains="HF_HUB_DISABLE_XET=1")

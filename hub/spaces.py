@@ -1,0 +1,327 @@
+"""Live demos: each model version's Gradio app, built on first visit and kept in an LRU under a memory budget.
+
+A demo is keyed by the commit(s) it shows, so when a branch moves the next visit builds the new
+commit's demo and the old one ages out of the LRU. Builds run one at a time off the event loop:
+Gradio's Blocks context is process-global, and a build loads the model from this very hub over
+HTTP (through `HF_ENDPOINT`), so the loop must stay free to answer those downloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import re
+import sys
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.space_bundle import Bundle, check_loadable, render_model_bundle, sync_space_repo
+from registry import auth
+from registry.commits import resolve_revision
+from registry.core import Registry
+from registry.errors import RegistryError
+from registry.repos import RepoRecord
+from registry.settings import Settings
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+log = logging.getLogger("vitrine.spaces")
+
+MiB = 1024 * 1024
+# Gradio's app, the tokenizer and Python objects around the weights: what a tiny model's demo adds to RSS.
+DEMO_OVERHEAD_BYTES = 32 * MiB
+# A failed build is not retried for this long, so a page's asset requests do not each rebuild it.
+FAILURE_TTL_S = 30.0
+# An evicted demo still answering a request (an open event stream) is closed after this at the latest.
+RETIRE_GRACE_S = 120.0
+
+
+class DemoFailedError(RegistryError):
+    """A model version's demo could not be built (its model failed to load, say)."""
+
+
+@dataclass(frozen=True)
+class DemoKey:
+    """What a live demo shows: a model and one commit, or two side by side."""
+
+    repo_id: str
+    sha: str
+    compare_sha: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`owner/name@abc1234[..def5678]`, for logs and errors."""
+        return f"{self.repo_id}@{self.sha[:7]}" + (f"..{self.compare_sha[:7]}" if self.compare_sha else "")
+
+
+@dataclass
+class LiveDemo:
+    """A built demo and its bookkeeping in the LRU."""
+
+    key: DemoKey
+    demo: gr.Blocks
+    app: ASGIApp
+    task: str | None
+    estimated_bytes: int
+    namespace: str
+    private: bool
+    module: str
+    built_at: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.time)
+    requests: int = 0
+    active: int = 0
+    retired: bool = False
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form for the API."""
+        return {"repo_id": self.key.repo_id, "sha": self.key.sha, "compare_sha": self.key.compare_sha,
+                "task": self.task, "estimated_bytes": self.estimated_bytes, "built_at": self.built_at,
+                "last_used": self.last_used, "requests": self.requests}
+
+
+class SpaceHost:
+    """The live demos of one hub process: build, LRU by estimated memory, dispatch, close."""
+
+    def __init__(self, reg: Registry, settings: Settings) -> None:
+        self.reg = reg
+        self.budget_bytes = settings.demo_memory_budget_mb * MiB
+        self.endpoint, own = configure_loader(settings)
+        # Private models load with a read-only token that only ever goes to this hub.
+        self._token = bot_token(reg) if own else None
+        self._live: OrderedDict[DemoKey, LiveDemo] = OrderedDict()
+        self._building: dict[DemoKey, asyncio.Task[LiveDemo]] = {}
+        self._failures: dict[DemoKey, tuple[float, str]] = {}
+        self._synced: dict[str, str] = {}
+        self._build_lock: asyncio.Lock | None = None
+        self.stats: Counter[str] = Counter()
+
+    def resolve(self, repo: RepoRecord, revision: str, compare: str | None) -> DemoKey:
+        """The key of the demo showing `repo` at `revision` (and `compare`): revisions become commits."""
+        with self.reg.engine.connect() as conn:
+            sha = resolve_revision(conn, repo.pk, repo.ref, revision).oid
+            other = resolve_revision(conn, repo.pk, repo.ref, compare).oid if compare is not None else None
+        return DemoKey(repo.ref.repo_id, sha, other)
+
+    async def serve(self, repo: RepoRecord, key: DemoKey, scope: Scope, receive: Receive, send: Send, *,
+                    prefix: str, sync_space: bool = False) -> None:
+        """Answer a request with the demo for `key` (built now if not loaded), mounted at `prefix`.
+
+        With `sync_space`, the Space repo named like the model is brought up to date first.
+
+        Raises:
+            DemoFailedError: the build failed (now or within the last FAILURE_TTL_S seconds).
+            UnsafeFileError: the model holds unsafe pickles.
+        """
+        live = self._live.get(key) or await self._obtain(repo, key)
+        # Counted as in use from here, so an eviction while we wait below does not close it under us.
+        live.active += 1
+        try:
+            if key in self._live:
+                self._live.move_to_end(key)
+            live.last_used = time.time()
+            live.requests += 1
+            if sync_space and self._synced.get(key.repo_id) != key.sha:
+                await run_in_threadpool(self._sync_space, repo, key)
+            await live.app(dict(scope, root_path=scope.get("root_path", "") + prefix), receive, send)
+        finally:
+            live.active -= 1
+            if live.retired and live.active == 0:
+                await self._close(live)
+
+    async def _obtain(self, repo: RepoRecord, key: DemoKey) -> LiveDemo:
+        failed = self._failures.get(key)
+        if failed is not None and time.monotonic() - failed[0] < FAILURE_TTL_S:
+            raise DemoFailedError(failed[1])
+        task = self._building.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._build(repo, key))
+            self._building[key] = task
+            task.add_done_callback(lambda _: self._building.pop(key, None))
+        # Shielded: a visitor who gives up must not cancel the build others wait for.
+        return await asyncio.shield(task)
+
+    def snapshot(self, viewer: auth.Principal | None) -> dict[str, Any]:
+        """Loaded demos the viewer may see (least recently used first), the budget and counters."""
+        visible = [live for live in self._live.values()
+                   if not live.private or (viewer is not None and viewer.may_read_namespace(live.namespace))]
+        return {"budget_bytes": self.budget_bytes,
+                "used_bytes": sum(live.estimated_bytes for live in self._live.values()),
+                "builds": self.stats["builds"], "evictions": self.stats["evictions"],
+                "failures": self.stats["failures"], "demos": [live.to_json() for live in visible]}
+
+    async def close(self) -> None:
+        """Close every loaded demo (hub shutdown)."""
+        while self._live:
+            _, live = self._live.popitem(last=False)
+            await self._close(live)
+
+    async def _build(self, repo: RepoRecord, key: DemoKey) -> LiveDemo:
+        if self._build_lock is None:
+            self._build_lock = asyncio.Lock()
+        async with self._build_lock:
+            started = time.monotonic()
+            try:
+                bundle = await run_in_threadpool(render_model_bundle, self.reg, repo, key.sha, compare=key.compare_sha)
+                check_loadable(bundle)
+                token = self._token if repo.private else None
+                demo, app = await run_in_threadpool(_load, bundle, _module_name(key), token)
+            except RegistryError:
+                raise
+            except Exception as exc:
+                self.stats["failures"] += 1
+                message = f"The demo of {key.label} failed to start: {type(exc).__name__}: {exc}"[:1000]
+                log.exception("building the demo of %s failed", key.label)
+                self._failures[key] = (time.monotonic(), message)
+                raise DemoFailedError(message) from None
+        live = LiveDemo(key=key, demo=demo, app=app, task=bundle.task, namespace=repo.ref.namespace,
+                        private=repo.private, module=_module_name(key),
+                        estimated_bytes=bundle.weight_bytes + DEMO_OVERHEAD_BYTES)
+        await live.stack.enter_async_context(app.router.lifespan_context(app))  # type: ignore[attr-defined]
+        self._failures.pop(key, None)
+        self._live[key] = live
+        self.stats["builds"] += 1
+        log.info("built the demo of %s in %.1fs (~%d MiB)", key.label, time.monotonic() - started,
+                 live.estimated_bytes // MiB)
+        await self._evict(keep=key)
+        return live
+
+    async def _evict(self, *, keep: DemoKey) -> None:
+        # The demo just built stays even when it alone is over budget: it is the one being asked for.
+        used = sum(live.estimated_bytes for live in self._live.values())
+        for key in list(self._live):
+            if used <= self.budget_bytes:
+                break
+            if key == keep:
+                continue
+            live = self._live.pop(key)
+            used -= live.estimated_bytes
+            self.stats["evictions"] += 1
+            log.info("evicting the demo of %s (memory budget %d MiB)", key.label, self.budget_bytes // MiB)
+            live.retired = True
+            if live.active == 0:
+                await self._close(live)
+            else:
+                asyncio.get_running_loop().call_later(RETIRE_GRACE_S, _spawn_close, self, live)
+
+    async def _close(self, live: LiveDemo) -> None:
+        if live.demo is None:  # already closed
+            return
+        demo, live.demo = live.demo, None  # type: ignore[assignment]
+        try:
+            await live.stack.aclose()
+            demo.close(verbose=False)
+        except Exception:  # a demo that fails to close must not take the request or the hub down
+            log.exception("closing the demo of %s failed", live.key.label)
+        sys.modules.pop(live.module, None)
+
+    def _sync_space(self, repo: RepoRecord, key: DemoKey) -> None:
+        bundle = render_model_bundle(self.reg, repo, key.sha)
+        commit = sync_space_repo(self.reg, repo, bundle)
+        if commit is not None:
+            log.info("committed the bundle of %s to spaces/%s: %s", key.label, repo.ref.repo_id, commit.oid)
+        self._synced[key.repo_id] = key.sha
+
+
+def _spawn_close(host: SpaceHost, live: LiveDemo) -> None:
+    asyncio.get_running_loop().create_task(host._close(live))
+
+
+def _load(bundle: Bundle, module: str, token: str | None) -> tuple[gr.Blocks, FastAPI]:
+    """Run the bundle's app.py (loading the model through the hub) and wrap its demo in an ASGI app."""
+    import gradio as gr
+
+    from apps.demo import load_demo
+
+    with _hf_token(token):
+        demo = load_demo(bundle.files["app.py"], name=module)
+    # Mounted at the root of its own app; `forward` sets root_path so URLs carry /spaces/{owner}/{name}.
+    app = gr.mount_gradio_app(FastAPI(), demo, path="", ssr_mode=False, mcp_server=False)
+    return demo, app
+
+
+@contextmanager
+def _hf_token(token: str | None) -> Iterator[None]:
+    # The rendered app.py passes no token (it must run unchanged on Spaces), so huggingface_hub reads
+    # HF_TOKEN; builds run one at a time, so setting it around a build reaches that build only.
+    if token is None:
+        yield
+        return
+    previous = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = token
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_TOKEN", None)
+        else:
+            os.environ["HF_TOKEN"] = previous
+
+
+def _module_name(key: DemoKey) -> str:
+    name = re.sub(r"\W", "_", key.repo_id)
+    return f"vitrine_space_{name}_{key.sha[:12]}" + (f"_{key.compare_sha[:12]}" if key.compare_sha else "")
+
+
+def own_url(settings: Settings) -> str:
+    """This hub's own base URL: the public one if configured, else its bind address."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def configure_loader(settings: Settings) -> tuple[str, bool]:
+    """Point huggingface_hub (and so transformers) in this process at this hub, unless HF_ENDPOINT says otherwise.
+
+    Returns:
+        (endpoint demos load models from, whether that endpoint is this hub).
+    """
+    own = own_url(settings)
+    configured = os.environ.get("HF_ENDPOINT", "").rstrip("/")
+    # No Gradio usage analytics from a self-hosted hub.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if configured:
+        return configured, configured == own
+    os.environ["HF_ENDPOINT"] = own
+    if "huggingface_hub" in sys.modules:
+        # huggingface_hub read HF_ENDPOINT when it was imported (the registry imports its card helpers).
+        from urllib.parse import urlsplit
+
+        from huggingface_hub import constants
+
+        constants.ENDPOINT = own
+        constants.HUGGINGFACE_CO_URL_TEMPLATE = own + "/{repo_id}/resolve/{revision}/{filename}"
+        constants.HF_URL_HOSTS = constants.HF_URL_HOSTS | {urlsplit(own).hostname or ""}
+    return own, True
+
+
+def bot_token(reg: Registry) -> str:
+    """The read-only token the hub loads private models' demos with (an admin that cannot write).
+
+    Derived from the registry's secret, so every replica has the same one and restarts add no token.
+    """
+    digest = hmac.new(reg.secret, b"vitrine-bot:demo-loader", hashlib.sha256).hexdigest()
+    token = f"hf_vitrinebot{digest[:40]}"
+    auth.create_token(reg, "vitrine-bot", role="read", token=token, name="vitrine-bot demo loader", is_admin=True)
+    return token
+
+
+def host_of(app: Any) -> SpaceHost:
+    """The app's SpaceHost, created on first use."""
+    host = getattr(app.state, "spaces", None)
+    if host is None:
+        host = app.state.spaces = SpaceHost(app.state.registry, app.state.settings)
+    return host  # type: ignore[no-any-return]
