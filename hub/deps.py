@@ -61,3 +61,9 @@ def base_url(request: Request) -> str:
 def repo_url(request: Request, ref: RepoRef) -> str:
     """The repo's web URL, which huggingface_hub parses back into type and id."""
     return f"{base_url(request)}/{URL_PREFIX[ref.type]}{ref.repo_id}"
+
+
+async def repo_for(request: Request, plural: str, namespace: str, name: str, *, write: bool = False) -> RepoRecord:
+    """The repo named by the URL, checked against the caller (see `open_repo`), resolved off the event loop."""
+    ref = repo_ref(plural, namespace, name)
+    return await run_in_threadpool(open_repo, registry_of(request), ref, await principal_of(request), write=write)

@@ -7,7 +7,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncIterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -110,31 +111,9 @@ class LocalBlobStore:
 
     def put_bytes(self, data: bytes, *, expected_oid: str | None = None) -> StoredBlob:
         """Store `data`; returns its sha256, size and git blob id."""
-        pending = _PendingWrite(self, max_size=None, git_size=len(data))
-        try:
+        with self._pending(max_size=None, git_size=len(data)) as pending:
             pending.write(data)
             return pending.finish(expected_oid=expected_oid, expected_size=len(data))
-        except BaseException:
-            pending.abort()
-            raise
-
-    def put_stream(
-        self,
-        chunks: Iterable[bytes],
-        *,
-        expected_oid: str | None = None,
-        expected_size: int | None = None,
-        max_size: int | None = None,
-    ) -> StoredBlob:
-        """Store a stream of chunks, verified against the announced oid and size before it becomes visible."""
-        pending = _PendingWrite(self, max_size=max_size, git_size=None)
-        try:
-            for chunk in chunks:
-                pending.write(chunk)
-            return pending.finish(expected_oid=expected_oid, expected_size=expected_size)
-        except BaseException:
-            pending.abort()
-            raise
 
     async def put_async_stream(
         self,
@@ -144,9 +123,11 @@ class LocalBlobStore:
         expected_size: int | None = None,
         max_size: int | None = None,
     ) -> StoredBlob:
-        """Like `put_stream`, for an ASGI request body; hashing happens in the event loop in 1 MiB slices."""
-        pending = _PendingWrite(self, max_size=max_size, git_size=None)
-        try:
+        """Store an ASGI request body, verified against the announced oid and size before it becomes visible.
+
+        Hashing happens in the event loop in 1 MiB slices: cheaper than a thread hop per small network chunk.
+        """
+        with self._pending(max_size=max_size, git_size=None) as pending:
             buf = bytearray()
             async for chunk in chunks:
                 buf += chunk
@@ -156,8 +137,14 @@ class LocalBlobStore:
             if buf:
                 pending.write(bytes(buf))
             return pending.finish(expected_oid=expected_oid, expected_size=expected_size)
+
+    @contextmanager
+    def _pending(self, *, max_size: int | None, git_size: int | None) -> Iterator[_PendingWrite]:
+        pending = _PendingWrite(self, max_size=max_size, git_size=git_size)
+        try:
+            yield pending
         except BaseException:
-            pending.abort()
+            pending.abort()  # a failed or interrupted write leaves nothing behind
             raise
 
     def delete(self, oid: str) -> None:

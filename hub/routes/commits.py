@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
 from hub.routes.vitrine import stats_of
-from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
+from hub.deps import base_url, open_repo, principal_of, registry_of, repo_for, repo_ref, repo_url
 from registry import commits as commits_mod
 from registry.blobs import check_oid, git_blob_oid, lfs_pointer
 from registry.core import Registry
@@ -47,10 +47,8 @@ def upload_mode(path: str, size: int, sample: bytes) -> str:
 
 
 async def _writable(request: Request, plural: str, namespace: str, name: str) -> tuple[Registry, RepoRecord, Any]:
-    reg = registry_of(request)
-    principal = await principal_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), principal, write=True)
-    return reg, repo, principal
+    repo = await repo_for(request, plural, namespace, name, write=True)
+    return registry_of(request), repo, await principal_of(request)
 
 
 def _no_pr(request: Request) -> None:

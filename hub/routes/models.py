@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
+from hub.deps import base_url, registry_of, repo_for
 from registry.describe import weights_index
 from registry.errors import InvalidInputError
 from registry.models import diff_revisions, load_version, model_card
@@ -15,15 +15,10 @@ from registry.models import diff_revisions, load_version, model_card
 router = APIRouter(prefix="/api/vitrine/models/{namespace}/{name}")
 
 
-async def _repo(request: Request, namespace: str, name: str) -> Any:
-    return await run_in_threadpool(open_repo, registry_of(request), repo_ref("models", namespace, name),
-                                   await principal_of(request))
-
-
 @router.get("/weights")
 async def weights(request: Request, namespace: str, name: str, revision: str = "main") -> dict[str, Any]:
     """Every tensor of the version's safetensors (name, dtype, shape, file) and parameter counts by dtype."""
-    reg, repo = registry_of(request), await _repo(request, namespace, name)
+    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
 
     def run() -> dict[str, Any]:
         commit, tree = load_version(reg, repo, revision)
@@ -38,7 +33,7 @@ async def weights(request: Request, namespace: str, name: str, revision: str = "
 @router.get("/diff")
 async def diff(request: Request, namespace: str, name: str, old: str, new: str) -> dict[str, Any]:
     """Compare the weights of revisions `old` and `new`: tensors added/removed/changed, per-layer summary."""
-    reg, repo = registry_of(request), await _repo(request, namespace, name)
+    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
     result = await run_in_threadpool(diff_revisions, reg, repo, old, new)
     return {"old": old, "new": new, **result.to_json()}
 
@@ -46,5 +41,5 @@ async def diff(request: Request, namespace: str, name: str, old: str, new: str) 
 @router.get("/card")
 async def card(request: Request, namespace: str, name: str, revision: str = "main") -> dict[str, Any]:
     """The version's README.md, or the card Vitrine renders for a version pushed without one."""
-    reg, repo = registry_of(request), await _repo(request, namespace, name)
+    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
     return await run_in_threadpool(lambda: model_card(reg, repo, revision, endpoint=base_url(request)))

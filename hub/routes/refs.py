@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
+from hub.deps import base_url, registry_of, repo_for
 from hub.serialize import commit_item, refs_body
 from registry import refs
 from registry.commits import history, resolve_revision
@@ -21,8 +21,7 @@ router = APIRouter()
 @router.get("/api/{plural}/{namespace}/{name}/refs")
 async def list_refs(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
     """Branches and tags of a repo with the commits they point at."""
-    reg = registry_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request))
+    reg, repo = registry_of(request), await repo_for(request, plural, namespace, name)
     return refs_body(await run_in_threadpool(refs.list_refs, reg, repo))
 
 
@@ -30,9 +29,7 @@ async def list_refs(request: Request, plural: str, namespace: str, name: str) ->
 async def create_branch(request: Request, plural: str, namespace: str, name: str, branch: str,
                         body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
     """Create a branch at `startingPoint` (default: main); 409 if it exists."""
-    reg = registry_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
-                                   write=True)
+    reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
     start = (body or {}).get("startingPoint") or "main"
     if not isinstance(start, str):
         raise InvalidInputError("Field 'startingPoint' must be a string.")
@@ -45,9 +42,7 @@ async def create_branch(request: Request, plural: str, namespace: str, name: str
 @router.delete("/api/{plural}/{namespace}/{name}/branch/{branch:path}")
 async def delete_branch(request: Request, plural: str, namespace: str, name: str, branch: str) -> dict[str, Any]:
     """Delete a branch (not `main`)."""
-    reg = registry_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
-                                   write=True)
+    reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
     await run_in_threadpool(refs.delete_ref, reg, repo, "branch", branch)
     return {"deleted": branch}
 
@@ -56,9 +51,7 @@ async def delete_branch(request: Request, plural: str, namespace: str, name: str
 async def create_tag(request: Request, plural: str, namespace: str, name: str, revision: str,
                      body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """Tag `revision` with `tag`; 409 if the tag exists."""
-    reg = registry_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
-                                   write=True)
+    reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise InvalidInputError("Field 'tag' must be a string.")
@@ -69,9 +62,7 @@ async def create_tag(request: Request, plural: str, namespace: str, name: str, r
 @router.delete("/api/{plural}/{namespace}/{name}/tag/{tag:path}")
 async def delete_tag(request: Request, plural: str, namespace: str, name: str, tag: str) -> dict[str, Any]:
     """Delete a tag."""
-    reg = registry_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request),
-                                   write=True)
+    reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
     await run_in_threadpool(refs.delete_ref, reg, repo, "tag", tag)
     return {"deleted": tag}
 
@@ -79,8 +70,7 @@ async def delete_tag(request: Request, plural: str, namespace: str, name: str, t
 @router.get("/api/{plural}/{namespace}/{name}/commits/{revision:path}")
 async def list_commits(request: Request, plural: str, namespace: str, name: str, revision: str) -> Response:
     """History from `revision`, newest first (`limit`/`p` pagination with a Link header)."""
-    reg = registry_of(request)
-    repo = await run_in_threadpool(open_repo, reg, repo_ref(plural, namespace, name), await principal_of(request))
+    reg, repo = registry_of(request), await repo_for(request, plural, namespace, name)
     try:
         page = int(request.query_params.get("p", "0"))
         limit = min(int(request.query_params.get("limit", "500")), 1000)
