@@ -9,24 +9,21 @@ HTTP (through `HF_ENDPOINT`), so the loop must stay free to answer those downloa
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import functools
 import logging
-import os
 import re
 import sys
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.space_bundle import Bundle, check_loadable, render_model_bundle, sync_space_repo
+from hub.space_loader import bot_token, configure_loader, load_live_demo
 from registry import auth
 from registry.commits import resolve_revision
 from registry.core import Registry
@@ -40,8 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("vitrine.spaces")
 
 MiB = 1024 * 1024
-# Gradio's app, the tokenizer and Python objects around the weights: what a tiny model's demo adds to RSS.
-DEMO_OVERHEAD_BYTES = 32 * MiB
+# What a demo adds to the hub's RSS beyond its weights (Gradio app, tokenizer, Python objects): about
+# 4 MiB measured on the tiny test models, doubled. Importing torch/gradio once (~450 MiB) is not counted.
+DEMO_OVERHEAD_BYTES = 8 * MiB
 # A failed build is not retried for this long, so a page's asset requests do not each rebuild it.
 FAILURE_TTL_S = 30.0
 # An evicted demo still answering a request (an open event stream) is closed after this at the latest.
@@ -73,7 +71,7 @@ class LiveDemo:
     key: DemoKey
     demo: gr.Blocks
     app: ASGIApp
-    task: str | None
+    bundle: Bundle
     estimated_bytes: int
     namespace: str
     private: bool
@@ -88,7 +86,7 @@ class LiveDemo:
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form for the API."""
         return {"repo_id": self.key.repo_id, "sha": self.key.sha, "compare_sha": self.key.compare_sha,
-                "task": self.task, "estimated_bytes": self.estimated_bytes, "built_at": self.built_at,
+                "task": self.bundle.task, "estimated_bytes": self.estimated_bytes, "built_at": self.built_at,
                 "last_used": self.last_used, "requests": self.requests}
 
 
@@ -98,9 +96,8 @@ class SpaceHost:
     def __init__(self, reg: Registry, settings: Settings) -> None:
         self.reg = reg
         self.budget_bytes = settings.demo_memory_budget_mb * MiB
-        self.endpoint, own = configure_loader(settings)
-        # Private models load with a read-only token that only ever goes to this hub.
-        self._token = bot_token(reg) if own else None
+        self.endpoint, self._own_endpoint = configure_loader(settings)
+        self._token: str | None = None
         self._live: OrderedDict[DemoKey, LiveDemo] = OrderedDict()
         self._building: dict[DemoKey, asyncio.Task[LiveDemo]] = {}
         self._failures: dict[DemoKey, tuple[float, str]] = {}
@@ -134,8 +131,8 @@ class SpaceHost:
             live.last_used = time.time()
             live.requests += 1
             if sync_space and self._synced.get(key.repo_id) != key.sha:
-                await run_in_threadpool(self._sync_space, repo, key)
-            await live.app(dict(scope, root_path=scope.get("root_path", "") + prefix), receive, send)
+                await run_in_threadpool(self._sync_space, repo, live)
+            await live.app(_child_scope(scope, prefix), receive, send)
         finally:
             live.active -= 1
             if live.retired and live.active == 0:
@@ -149,9 +146,14 @@ class SpaceHost:
         if task is None:
             task = asyncio.get_running_loop().create_task(self._build(repo, key))
             self._building[key] = task
-            task.add_done_callback(lambda _: self._building.pop(key, None))
+            task.add_done_callback(functools.partial(self._built, key))
         # Shielded: a visitor who gives up must not cancel the build others wait for.
         return await asyncio.shield(task)
+
+    def _built(self, key: DemoKey, task: asyncio.Task[LiveDemo]) -> None:
+        self._building.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a build nobody waits for any more logs no asyncio warning
 
     def snapshot(self, viewer: auth.Principal | None) -> dict[str, Any]:
         """Loaded demos the viewer may see (least recently used first), the budget and counters."""
@@ -176,8 +178,8 @@ class SpaceHost:
             try:
                 bundle = await run_in_threadpool(render_model_bundle, self.reg, repo, key.sha, compare=key.compare_sha)
                 check_loadable(bundle)
-                token = self._token if repo.private else None
-                demo, app = await run_in_threadpool(_load, bundle, _module_name(key), token)
+                token = await run_in_threadpool(self._loader_token) if repo.private else None
+                demo, app = await run_in_threadpool(load_live_demo, bundle.files["app.py"], _module_name(key), token)
             except RegistryError:
                 raise
             except Exception as exc:
@@ -186,11 +188,14 @@ class SpaceHost:
                 log.exception("building the demo of %s failed", key.label)
                 self._failures[key] = (time.monotonic(), message)
                 raise DemoFailedError(message) from None
-        live = LiveDemo(key=key, demo=demo, app=app, task=bundle.task, namespace=repo.ref.namespace,
+        live = LiveDemo(key=key, demo=demo, app=app, bundle=bundle, namespace=repo.ref.namespace,
                         private=repo.private, module=_module_name(key),
                         estimated_bytes=bundle.weight_bytes + DEMO_OVERHEAD_BYTES)
         await live.stack.enter_async_context(app.router.lifespan_context(app))  # type: ignore[attr-defined]
         self._failures.pop(key, None)
+        for other in [k for k in self._live if k.repo_id == key.repo_id]:
+            # A new version usually means the older ones stop being visited: they go first.
+            self._live.move_to_end(other, last=False)
         self._live[key] = live
         self.stats["builds"] += 1
         log.info("built the demo of %s in %.1fs (~%d MiB)", key.label, time.monotonic() - started,
@@ -225,98 +230,43 @@ class SpaceHost:
             demo.close(verbose=False)
         except Exception:  # a demo that fails to close must not take the request or the hub down
             log.exception("closing the demo of %s failed", live.key.label)
-        sys.modules.pop(live.module, None)
+        module = sys.modules.pop(live.module, None)
+        if module is not None:
+            # FastAPI caches facts about Gradio's route functions in process-wide LRUs, and those keep
+            # the Blocks alive for a while; emptying the app's module frees the model regardless.
+            module.__dict__.clear()
 
-    def _sync_space(self, repo: RepoRecord, key: DemoKey) -> None:
-        bundle = render_model_bundle(self.reg, repo, key.sha)
-        commit = sync_space_repo(self.reg, repo, bundle)
+    def _loader_token(self) -> str | None:
+        # Private models load with a read-only token, and only from this hub: never sent elsewhere.
+        if self._token is None and self._own_endpoint:
+            self._token = bot_token(self.reg)
+        return self._token
+
+    def _sync_space(self, repo: RepoRecord, live: LiveDemo) -> None:
+        # The Space repo is a copy kept for people; failing to update it must not fail the visit.
+        try:
+            commit = sync_space_repo(self.reg, repo, live.bundle)
+        except Exception:
+            log.exception("committing the bundle of %s to its Space repo failed", live.key.label)
+            return
         if commit is not None:
-            log.info("committed the bundle of %s to spaces/%s: %s", key.label, repo.ref.repo_id, commit.oid)
-        self._synced[key.repo_id] = key.sha
+            log.info("committed the bundle of %s to spaces/%s: %s", live.key.label, repo.ref.repo_id, commit.oid)
+        self._synced[live.key.repo_id] = live.key.sha
+
+
+def _child_scope(scope: Scope, prefix: str) -> Scope:
+    # The demo's code has no business with the caller's hub token.
+    headers = [(k, v) for k, v in scope["headers"] if k not in (b"authorization", b"x-hf-authorization")]
+    return dict(scope, root_path=scope.get("root_path", "") + prefix, headers=headers)
 
 
 def _spawn_close(host: SpaceHost, live: LiveDemo) -> None:
     asyncio.get_running_loop().create_task(host._close(live))
 
 
-def _load(bundle: Bundle, module: str, token: str | None) -> tuple[gr.Blocks, FastAPI]:
-    """Run the bundle's app.py (loading the model through the hub) and wrap its demo in an ASGI app."""
-    import gradio as gr
-
-    from apps.demo import load_demo
-
-    with _hf_token(token):
-        demo = load_demo(bundle.files["app.py"], name=module)
-    # Mounted at the root of its own app; `forward` sets root_path so URLs carry /spaces/{owner}/{name}.
-    app = gr.mount_gradio_app(FastAPI(), demo, path="", ssr_mode=False, mcp_server=False)
-    return demo, app
-
-
-@contextmanager
-def _hf_token(token: str | None) -> Iterator[None]:
-    # The rendered app.py passes no token (it must run unchanged on Spaces), so huggingface_hub reads
-    # HF_TOKEN; builds run one at a time, so setting it around a build reaches that build only.
-    if token is None:
-        yield
-        return
-    previous = os.environ.get("HF_TOKEN")
-    os.environ["HF_TOKEN"] = token
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("HF_TOKEN", None)
-        else:
-            os.environ["HF_TOKEN"] = previous
-
-
 def _module_name(key: DemoKey) -> str:
     name = re.sub(r"\W", "_", key.repo_id)
     return f"vitrine_space_{name}_{key.sha[:12]}" + (f"_{key.compare_sha[:12]}" if key.compare_sha else "")
-
-
-def own_url(settings: Settings) -> str:
-    """This hub's own base URL: the public one if configured, else its bind address."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
-    return f"http://{host}:{settings.port}"
-
-
-def configure_loader(settings: Settings) -> tuple[str, bool]:
-    """Point huggingface_hub (and so transformers) in this process at this hub, unless HF_ENDPOINT says otherwise.
-
-    Returns:
-        (endpoint demos load models from, whether that endpoint is this hub).
-    """
-    own = own_url(settings)
-    configured = os.environ.get("HF_ENDPOINT", "").rstrip("/")
-    # No Gradio usage analytics from a self-hosted hub.
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    if configured:
-        return configured, configured == own
-    os.environ["HF_ENDPOINT"] = own
-    if "huggingface_hub" in sys.modules:
-        # huggingface_hub read HF_ENDPOINT when it was imported (the registry imports its card helpers).
-        from urllib.parse import urlsplit
-
-        from huggingface_hub import constants
-
-        constants.ENDPOINT = own
-        constants.HUGGINGFACE_CO_URL_TEMPLATE = own + "/{repo_id}/resolve/{revision}/{filename}"
-        constants.HF_URL_HOSTS = constants.HF_URL_HOSTS | {urlsplit(own).hostname or ""}
-    return own, True
-
-
-def bot_token(reg: Registry) -> str:
-    """The read-only token the hub loads private models' demos with (an admin that cannot write).
-
-    Derived from the registry's secret, so every replica has the same one and restarts add no token.
-    """
-    digest = hmac.new(reg.secret, b"vitrine-bot:demo-loader", hashlib.sha256).hexdigest()
-    token = f"hf_vitrinebot{digest[:40]}"
-    auth.create_token(reg, "vitrine-bot", role="read", token=token, name="vitrine-bot demo loader", is_admin=True)
-    return token
 
 
 def host_of(app: Any) -> SpaceHost:

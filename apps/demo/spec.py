@@ -90,6 +90,9 @@ def spec_from_card(
 def _parse_card(card: str | ModelCard) -> tuple[dict[str, Any], str]:
     if isinstance(card, ModelCard):
         return card.data.to_dict(), card.text
+    if not card.lstrip().startswith("---"):
+        # No front matter; ModelCard would only log that the metadata block is missing.
+        return {}, card
     try:
         parsed = ModelCard(card, ignore_metadata_errors=True)
     except (ValueError, yaml.YAMLError):

@@ -26,6 +26,7 @@ from hub.deps import open_repo, principal_of, registry_of, repo_ref
 from hub.errors import error_response
 from hub.space_bundle import render_model_bundle
 from hub.spaces import DemoFailedError, host_of
+from registry import auth
 
 _DEMO_PATH = re.compile(
     r"^/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -97,13 +98,23 @@ class LiveSpaces:
             return
         reg, host = registry_of(request), host_of(scope["app"])
         ref = repo_ref("models", target.owner, target.name)
-        repo = await run_in_threadpool(open_repo, reg, ref, await principal_of(request))
+        principal = await run_in_threadpool(auth.authenticate, reg, _token(request))
+        repo = await run_in_threadpool(open_repo, reg, ref, principal)
         key = await run_in_threadpool(host.resolve, repo, target.revision, target.compare)
         try:
             await host.serve(repo, key, scope, receive, send, prefix=target.prefix,
                              sync_space=target.prefix == f"/{target.owner}/{target.name}")
         except DemoFailedError as exc:
             await error_response(request, 500, "DemoFailed", exc.message)(scope, receive, send)
+
+
+def _token(request: Request) -> str | None:
+    # gradio_client sends its token as X-HF-Authorization, which is what the Hub's Spaces proxy reads.
+    for header in ("authorization", "x-hf-authorization"):
+        scheme, _, value = request.headers.get(header, "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return None
 
 
 def _redirect(request: Request, target: _Target) -> RedirectResponse | None:
