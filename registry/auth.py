@@ -17,7 +17,7 @@ from registry.errors import (
     RepoNotFoundError,
     UnauthorizedError,
 )
-from registry.names import RepoRef, check_name
+from registry.names import BOT_USER, RepoRef, check_name
 
 ROLES = ("read", "write")
 
@@ -84,6 +84,8 @@ def create_token(
     """Issue a token for `user` (created when missing, added to `org` when given) and return it in clear."""
     if role not in ROLES:
         raise InvalidInputError(f"Invalid token role {role!r}: expected 'read' or 'write'.")
+    if BOT_USER in (user, org) and not (user == BOT_USER and is_admin and role == "read"):
+        raise InvalidInputError(f"{BOT_USER!r} is reserved for the hub's own demo loader.")
     token = token or "hf_" + secrets.token_urlsafe(30).replace("-", "A").replace("_", "b")
     with reg.write().begin() as conn:
         user_id = ensure_user(conn, user, is_admin=is_admin)

@@ -14,6 +14,8 @@ _NAME_RE = re.compile(r"^(?!-)(?!.*--)(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,95}$
 _REF_RE = re.compile(r"^(?![./])(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,255}(?<![./])$")
 # Names that would shadow the hub's own URL space.
 RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "static", "settings", "login", "console", "health"}
+# The hub's own service account (it loads private models for live demos); nobody else may take the name.
+BOT_USER = "vitrine-bot"
 
 
 @dataclass(frozen=True)

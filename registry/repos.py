@@ -14,7 +14,7 @@ from registry.blobs import git_blob_oid
 from registry.commits import set_ref, write_commit
 from registry.core import Registry
 from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError
-from registry.names import RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
+from registry.names import BOT_USER, RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
 from registry.trees import TreeEntry
 
 # What the Hub writes into every new repo, so large binaries are tracked by LFS when cloned with git.
@@ -65,7 +65,7 @@ def create_repo(
     reg: Registry, ref: RepoRef, *, author: str, private: bool = False, sdk: str | None = None, url: str = ""
 ) -> RepoRecord:
     """Create repo `ref` with an initial commit on `main` holding `.gitattributes`."""
-    if ref.namespace in RESERVED_NAMESPACES:
+    if ref.namespace in RESERVED_NAMESPACES or ref.namespace == BOT_USER:
         raise InvalidInputError(f"Namespace {ref.namespace!r} is reserved.")
     if ref.type == "space":
         if sdk not in SPACE_SDKS:

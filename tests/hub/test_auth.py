@@ -135,3 +135,16 @@ def test_knowing_a_sha256_does_not_leak_a_private_file(hub, people) -> None:  # 
     carol.upload_file(path_or_fileobj=secret, path_in_repo="mine.bin", repo_id="carol/thief")
     carol.upload_file(path_or_fileobj=public, path_in_repo="copy-of-public.bin", repo_id="carol/thief")
     assert {"mine.bin", "copy-of-public.bin"} <= set(carol.list_repo_files("carol/thief"))
+
+
+def test_the_bot_account_cannot_be_claimed(hub) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from tests.conftest import VITRINE, server_env
+
+    out = subprocess.run([VITRINE, "token", "create", "--home", str(hub.home), "--user", "vitrine-bot", "--role",
+                          "write"], capture_output=True, text=True, env=server_env(hub.home))
+    assert out.returncode == 2 and "reserved" in out.stderr
+    r = httpx.post(f"{hub.url}/api/repos/create", json={"name": "x", "organization": "vitrine-bot"},
+                   headers={"authorization": f"Bearer {hub.admin_token}"})
+    assert_hub_error(r, 400, "BadRequest", contains="reserved")
