@@ -50,6 +50,7 @@ case "${1:-up}" in
     echo
     echo "Hub:     http://127.0.0.1:$PORT   (HF_ENDPOINT=http://127.0.0.1:$PORT HF_TOKEN=$VITRINE_ADMIN_TOKEN HF_HUB_DISABLE_XET=1)"
     echo "Console: http://127.0.0.1:${CONSOLE_PORT:-8501}"
+    echo "Demo:    http://127.0.0.1:$PORT/spaces/demo/all-MiniLM-L6-v2/"
     wait $HUB
     ;;
   test)

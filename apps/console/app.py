@@ -41,6 +41,7 @@ def main() -> None:
     cols[2].metric("Task", getattr(info, "pipeline_tag", None) or "—")
     if repo_type == "model":
         show_model_facts(repo_id, revision)
+        st.link_button("Open the live demo", f"{ENDPOINT}/spaces/{repo_id}/revision/{info.sha}/")
     st.subheader("Files")
     st.dataframe(
         [{"path": s.rfilename, "size": s.size, "lfs": bool(s.lfs)} for s in info.siblings or []],
