@@ -43,6 +43,8 @@ case "${1:-up}" in
     HUB=$!
     trap 'kill $HUB ${CONSOLE:-} 2>/dev/null || true' EXIT INT TERM
     "$PY" -m scripts.seed --endpoint "http://127.0.0.1:$PORT" --token "$VITRINE_ADMIN_TOKEN"
+    echo "==> building the sample model's live demo (first visit loads the model)"
+    curl -sf -o /dev/null -m 300 "http://127.0.0.1:$PORT/spaces/demo/all-MiniLM-L6-v2/" || echo "warning: demo build failed"
     VITRINE_ENDPOINT="http://127.0.0.1:$PORT" VITRINE_TOKEN="$VITRINE_ADMIN_TOKEN" \
       "$VENV/bin/streamlit" run apps/console/app.py --server.headless true --server.port "${CONSOLE_PORT:-8501}" \
       --browser.gatherUsageStats false &
