@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from hub.errors import install_error_handlers
 from collections import Counter
 
-from hub.routes import commits, files, models, refs, repos, spaces, vitrine
+from hub.routes import commits, files, lfs, models, refs, repos, spaces, vitrine
 from registry import auth
 from registry.core import Registry
 from registry.settings import Settings
@@ -46,6 +46,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # `spaces` goes last: its catch-all under /spaces/{owner}/{name}/ must not shadow Space repo file routes.
-    for module in (vitrine, models, repos, refs, commits, files, spaces):
+    for module in (vitrine, models, repos, refs, commits, lfs, files, spaces):
         app.include_router(module.router)
     return app

@@ -1,14 +1,11 @@
-"""Writing files: preupload, the LFS batch API (basic transfer, signed links), and the NDJSON commit API."""
+"""Writing files: preupload and the NDJSON commit API (inline files, LFS files, deletes, copies)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,14 +13,14 @@ from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
 from hub.routes.vitrine import stats_of
-from hub.deps import base_url, open_repo, principal_of, registry_of, repo_for, repo_ref, repo_url
+from hub.deps import principal_of, registry_of, repo_for, repo_url
 from registry import commits as commits_mod
 from registry.blobs import check_oid, git_blob_oid, lfs_pointer
 from registry.core import Registry
-from registry.errors import ForbiddenError, InvalidInputError, PayloadTooLargeError
+from registry.errors import InvalidInputError, PayloadTooLargeError
 from registry.inspect import inspect_additions
-from registry.lfs import link_blobs, link_uploaded, may_reference
-from registry.names import RepoRef, check_folder, check_path
+from registry.lfs import link_blobs, may_reference
+from registry.names import check_folder, check_path
 from registry.repos import RepoRecord
 from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry
 
@@ -54,14 +51,6 @@ async def _writable(request: Request, plural: str, namespace: str, name: str) ->
 def _no_pr(request: Request) -> None:
     if request.query_params.get("create_pr") in ("1", "true", "True"):
         raise InvalidInputError("Pull requests are not supported by this hub; commit to a branch instead.")
-
-
-@router.get("/api/{plural}/{namespace}/{name}/xet-write-token/{revision:path}")
-@router.get("/api/{plural}/{namespace}/{name}/xet-read-token/{revision:path}")
-async def xet_token(plural: str, namespace: str, name: str, revision: str) -> None:
-    """Xet is not spoken yet: say how to fall back to LFS instead of a bare 404."""
-    raise InvalidInputError("This hub does not speak the Xet protocol yet: set HF_HUB_DISABLE_XET=1 to upload "
-                            "through Git LFS.")
 
 
 @router.post("/api/{plural}/{namespace}/{name}/preupload/{revision:path}")
@@ -96,110 +85,6 @@ async def preupload(request: Request, plural: str, namespace: str, name: str, re
         return {"files": out, "commitOid": commit.oid}
 
     return await run_in_threadpool(run)
-
-
-def _sign(reg: Registry, oid: str, size: int, expires: int, repo_pk: int) -> str:
-    return hmac.new(reg.secret, f"{oid}:{size}:{expires}:{repo_pk}".encode(), hashlib.sha256).hexdigest()
-
-
-async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
-    reg = registry_of(request)
-    principal = await principal_of(request)
-    repo = await run_in_threadpool(open_repo, reg, ref, principal, write=True)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInputError("LFS batch body must be JSON.") from None
-    if not isinstance(body, dict) or body.get("operation") != "upload" or not isinstance(body.get("objects"), list):
-        raise InvalidInputError("Only LFS 'upload' batches with an 'objects' list are supported.")
-    transfers = body.get("transfers") or ["basic"]
-    if "basic" not in transfers:
-        raise InvalidInputError("This hub speaks the 'basic' LFS transfer only.")
-    base, limit = base_url(request), reg.settings.max_upload_bytes
-    expires = int(time.time()) + reg.settings.upload_url_ttl
-    objects = []
-    for obj in body["objects"]:
-        if not isinstance(obj, dict) or not isinstance(obj.get("size"), int) or obj["size"] < 0:
-            raise InvalidInputError("Each LFS object needs an 'oid' and a non-negative integer 'size'.")
-        oid, size = check_oid(str(obj.get("oid"))), obj["size"]
-        item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-        if size > limit:
-            item["error"] = {"code": 413, "message": f"{oid}: {size} bytes exceeds the upload limit of {limit} bytes."}
-        elif not await run_in_threadpool(_citable, reg, principal, repo.pk, oid, size):
-            sig = _sign(reg, oid, size, expires, repo.pk)
-            query = f"size={size}&expires={expires}&repo={repo.pk}&sig={sig}"
-            item["actions"] = {
-                # The client PUTs here without its token, so the link itself carries the permission.
-                "upload": {"href": f"{base}/api/lfs/objects/{oid}?{query}",
-                           "header": {}, "expires_in": reg.settings.upload_url_ttl},
-                "verify": {"href": f"{base}/api/lfs/objects/{oid}/verify", "header": {}},
-            }
-        objects.append(item)
-    return {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
-
-
-def _citable(reg: Registry, principal: Any, repo_pk: int, oid: str, size: int) -> bool:
-    """Whether the client may skip uploading `oid`: we have it, and it may cite it (see registry/lfs.py)."""
-    return _has_blob(reg, oid, size) and may_reference(reg, principal, repo_pk, oid)
-
-
-def _has_blob(reg: Registry, oid: str, size: int) -> bool:
-    if reg.blobs.exists(oid) and reg.blobs.size(oid) == size:
-        reg.blobs.touch(oid)  # the client will not upload it again: keep gc off it until the commit lands
-        return True
-    return False
-
-
-@router.post("/{namespace}/{name}.git/info/lfs/objects/batch")
-async def lfs_batch_model(request: Request, namespace: str, name: str) -> dict[str, Any]:
-    """LFS batch API of a model repo."""
-    return await _lfs_batch(request, repo_ref("models", namespace, name))
-
-
-@router.post("/{plural}/{namespace}/{name}.git/info/lfs/objects/batch")
-async def lfs_batch(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    """LFS batch API of a dataset or Space repo."""
-    if plural not in ("datasets", "spaces"):
-        raise InvalidInputError(f"Unknown repo type prefix {plural!r}.")
-    return await _lfs_batch(request, repo_ref(plural, namespace, name))
-
-
-@router.put("/api/lfs/objects/{oid}")
-async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
-    """Receive one LFS object through a signed link; stored only if its sha256 and size match."""
-    reg = registry_of(request)
-    check_oid(oid)
-    q = request.query_params
-    try:
-        size, expires, repo_pk = int(q.get("size", "")), int(q.get("expires", "")), int(q.get("repo", ""))
-    except ValueError:
-        raise ForbiddenError("Invalid upload link.") from None
-    if not hmac.compare_digest(_sign(reg, oid, size, expires, repo_pk), q.get("sig", "")) or expires < time.time():
-        raise ForbiddenError("Upload link is invalid or has expired; ask the batch API for a new one.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) != size:
-        raise InvalidInputError(f"Size mismatch: announced {size} bytes, request body has {declared}.")
-    if size > reg.settings.max_upload_bytes:
-        raise PayloadTooLargeError(f"{size} bytes exceeds the upload limit of {reg.settings.max_upload_bytes} bytes.")
-    stored = await reg.blobs.put_async_stream(
-        request.stream(), expected_oid=oid, expected_size=size, max_size=size
-    )
-    await run_in_threadpool(link_uploaded, reg, repo_pk, stored.oid)
-    stats_of(request).update(lfs_objects_received=1, lfs_bytes_received=stored.size)
-    return {"oid": stored.oid, "size": stored.size}
-
-
-@router.post("/api/lfs/objects/{oid}/verify")
-async def lfs_verify(request: Request, oid: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    """Confirm an LFS object arrived whole."""
-    reg = registry_of(request)
-    check_oid(oid)
-    size = body.get("size")
-    if body.get("oid") != oid or not isinstance(size, int):
-        raise InvalidInputError("Verify body must repeat the object's 'oid' and integer 'size'.")
-    if not await run_in_threadpool(_has_blob, reg, oid, size):
-        raise InvalidInputError(f"Object {oid} ({size} bytes) has not been uploaded.")
-    return {"oid": oid, "size": size}
 
 
 async def _lines(stream: AsyncIterator[bytes], max_line: int) -> AsyncIterator[bytes]:

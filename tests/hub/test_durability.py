@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
-from tests.conftest import VITRINE, Server, server_env, start_server
+from tests.conftest import VITRINE, server_env, start_server
 
 
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
