@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -133,18 +133,16 @@ def create_commit(
     message: str = "",
     author: str,
     parent_commit: str | None = None,
-    on_tree: Callable[[dict[str, TreeEntry]], None] | None = None,
 ) -> CommitRecord:
     """Apply `operations` on top of `branch` and move it, never losing a concurrent update.
 
     Without `parent_commit`, a concurrent writer that moved the branch first just makes us re-apply our
     operations on its commit (they are path-level edits). With it, a moved branch is a PreconditionFailedError.
-    `on_tree` may inspect (and refuse, by raising) the new tree before anything is written.
     """
     for _ in range(MAX_RETRIES):
         try:
             return _commit_once(reg, repo_pk, ref, branch=branch, operations=operations, title=title,
-                                message=message, author=author, parent_commit=parent_commit, on_tree=on_tree)
+                                message=message, author=author, parent_commit=parent_commit)
         except _BranchMoved:
             continue
     raise ConflictError(f"Branch {branch} of {ref} kept moving; gave up after {MAX_RETRIES} attempts.")
@@ -157,7 +155,6 @@ class _BranchMoved(Exception):
 def _commit_once(
     reg: Registry, repo_pk: int, ref: RepoRef, *, branch: str, operations: list[Operation], title: str,
     message: str, author: str, parent_commit: str | None,
-    on_tree: Callable[[dict[str, TreeEntry]], None] | None,
 ) -> CommitRecord:
     with reg.write().begin() as conn:
         head = branch_head(conn, repo_pk, branch)
@@ -171,8 +168,6 @@ def _commit_once(
         base = get_commit(conn, repo_pk, head)
         assert base is not None
         entries = apply_operations(reg.tree(conn, base.tree_oid), operations, repo_id=ref.repo_id, revision=branch)
-        if on_tree is not None:
-            on_tree(entries)
         commit = write_commit(conn, repo_pk, entries, parents=(head,), author=author, title=title, message=message)
         if not set_ref(conn, repo_pk, "branch", branch, commit.oid, expected=head):
             raise _BranchMoved
