@@ -6,6 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from huggingface_hub.errors import HfHubHTTPError
+
+from hub.cli_client import CliError
 from registry.errors import RegistryError
 from registry.settings import Settings
 
@@ -119,12 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        # Client-side commands raise CliError (and huggingface_hub errors) with a readable message.
-        if type(exc).__name__ in ("CliError", "HfHubHTTPError", "BadRequestError", "RepositoryNotFoundError"):
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except HfHubHTTPError as exc:  # raised by huggingface_hub in the client-side commands; readable as is
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

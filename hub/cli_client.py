@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
+
+import httpx
 
 
 def add_client_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -23,7 +26,22 @@ def token_of(args: argparse.Namespace) -> str | None:
     return args.token or os.environ.get("HF_TOKEN") or None
 
 
-def headers_of(args: argparse.Namespace) -> dict[str, str]:
-    """Authorization header for raw httpx calls."""
-    token = token_of(args)
-    return {"authorization": f"Bearer {token}"} if token else {}
+class CliError(Exception):
+    """A failure the CLI explains in one line, with the next step."""
+
+
+def get_json(endpoint: str, token: str | None, path: str, *, params: dict[str, str], timeout: float = 600) -> Any:
+    """GET a hub API path, turning the hub's error shape into a CliError that says what to do next."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = httpx.get(f"{endpoint}{path}", params=params, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise CliError(f"Cannot reach the hub at {endpoint} ({exc}). Is `vitrine serve` running?") from None
+    code, message = r.headers.get("x-error-code"), r.headers.get("x-error-message")
+    if code == "RepoNotFound":
+        raise CliError(f"{message} Check the name, or pass --token if it is private.")
+    if code == "RevisionNotFound":
+        raise CliError(f"{message} List the branches and tags with `hf repo-files` or the console.")
+    if r.status_code >= 400:
+        raise CliError(message or r.text)
+    return r.json()

@@ -5,26 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import httpx
-
-from hub.cli_client import add_client_args, endpoint_of, headers_of, token_of
-
-
-class CliError(Exception):
-    """A failure the CLI explains in one line, with the next step."""
+from hub.cli_client import CliError, add_client_args, endpoint_of, get_json, token_of
 
 
 def _get(args: argparse.Namespace, path: str, **params: str) -> dict[str, Any]:
-    url = f"{endpoint_of(args)}{path}"
-    try:
-        r = httpx.get(url, params=params, headers=headers_of(args), timeout=600)
-    except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach the hub at {endpoint_of(args)} ({exc}). Is `vitrine serve` running?") from None
-    if r.status_code == 404 and r.headers.get("x-error-code") == "RepoNotFound":
-        raise CliError(f"{r.headers.get('x-error-message')} Check the name, or pass --token if it is private.")
-    if r.status_code >= 400:
-        raise CliError(r.headers.get("x-error-message") or r.text)
-    return r.json()  # type: ignore[no-any-return]
+    return get_json(endpoint_of(args), token_of(args), path, params=params)
 
 
 def cmd_card_write(args: argparse.Namespace) -> int:

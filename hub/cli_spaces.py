@@ -8,15 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import httpx
 
-from hub.cli_client import add_client_args, endpoint_of, token_of
+from hub.cli_client import add_client_args, endpoint_of, get_json, token_of
 
 SPACES_DIR = Path("spaces")
-
-
-class CliError(Exception):
-    """A failure the CLI explains in one line, with the next step."""
 
 
 def fetch_bundle(endpoint: str, token: str | None, repo_id: str, *, revision: str,
@@ -24,20 +19,8 @@ def fetch_bundle(endpoint: str, token: str | None, repo_id: str, *, revision: st
     """The bundle the hub at `endpoint` renders for `repo_id` at `revision` (see GET .../bundle)."""
     namespace, _, name = repo_id.partition("/")
     params = {"revision": revision} | ({"compare": compare} if compare else {})
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    try:
-        r = httpx.get(f"{endpoint}/api/vitrine/spaces/{namespace}/{name}/bundle", params=params, headers=headers,
-                      timeout=120)
-    except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach the hub at {endpoint} ({exc}). Is `vitrine serve` running?") from None
-    code, message = r.headers.get("x-error-code"), r.headers.get("x-error-message")
-    if code == "RepoNotFound":
-        raise CliError(f"{message} Check the name, or pass --token if it is private.")
-    if code == "RevisionNotFound":
-        raise CliError(f"{message} List the branches and tags with `hf repo-files` or the console.")
-    if r.status_code >= 400:
-        raise CliError(message or r.text)
-    return r.json()  # type: ignore[no-any-return]
+    return get_json(endpoint, token, f"/api/vitrine/spaces/{namespace}/{name}/bundle", params=params,
+                    timeout=120)
 
 
 def write_bundle(files: dict[str, str], out: Path) -> list[Path]:
