@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,14 +11,15 @@ from registry.blobs import git_blob_oid
 from registry.commits import CommitRecord, create_commit, history, resolve_revision
 from registry.core import Registry
 from registry.describe import card_text, describe, read_json
-from registry.errors import ConflictError, RepoNotFoundError, UnsafeFileError
+from registry.datasets import sample_texts
+from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError, UnsafeFileError
 from registry.models import load_version
-from registry.names import RepoRef
+from registry.names import BOT_USER, RepoRef, parse_repo_id
 from registry.repos import RepoRecord, create_repo, get_repo, set_private
 from registry.trees import AddFile, TreeEntry
 
-BOT_USER = "vitrine-bot"
-"""Author of the commits the hub makes to the Space repos it manages."""
+# Tasks whose demo takes one text input, so a linked dataset's text column can give its examples.
+_TEXT_INPUT_TASKS = ("text-classification", "token-classification", "text-generation")
 
 # What transformers may load weights from; with safetensors present it loads nothing else.
 _WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx")
@@ -62,6 +64,9 @@ def render_model_bundle(reg: Registry, repo: RepoRecord, revision: str, *, compa
         compare_revision=versions[1][0].oid if compare is not None else None,
         config=read_json(reg, tree, "config.json"), task=meta.get("pipeline_tag"),
     )
+    if not spec.examples and spec.task in _TEXT_INPUT_TASKS:
+        texts = dataset_examples(reg, repo, spec.model_info.get("datasets"))
+        spec = dataclasses.replace(spec, examples=[{"text": t} for t in texts])
     unsafe: list[str] = []
     for version_commit, version_tree in versions:
         facts = describe(reg, "model", version_commit.tree_oid, version_tree)["vitrine"]
@@ -71,6 +76,27 @@ def render_model_bundle(reg: Registry, repo: RepoRecord, revision: str, *, compa
         files=render_bundle(spec), weight_bytes=sum(weight_bytes(t) for _, t in versions),
         unsafe_files=sorted(set(unsafe)),
     )
+
+
+def dataset_examples(reg: Registry, model: RepoRecord, datasets: Any) -> list[str]:
+    """Example inputs from the first dataset the card links (`datasets:`) that is on this hub and may be shown.
+
+    A dataset's rows may appear in the model's demo only if everyone who sees the demo may see the dataset:
+    it is public, or it is private in the private model's own namespace.
+    """
+    for dataset_id in [datasets] if isinstance(datasets, str) else list(datasets or []):
+        try:
+            ref = parse_repo_id(str(dataset_id), "dataset")
+            dataset = get_repo(reg, ref)
+        except (InvalidInputError, RepoNotFoundError):
+            continue
+        if dataset.private and not (model.private and model.ref.namespace == ref.namespace):
+            continue
+        _, tree = load_version(reg, dataset, "main")
+        texts = sample_texts(reg, tree)
+        if texts:
+            return texts
+    return []
 
 
 def check_loadable(bundle: Bundle) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from registry import auth
+from registry.names import BOT_USER
 from registry.core import Registry
 from registry.settings import Settings
 
@@ -63,7 +64,7 @@ def bot_token(reg: Registry) -> str:
     """
     digest = hmac.new(reg.secret, b"vitrine-bot:demo-loader", hashlib.sha256).hexdigest()
     token = f"hf_vitrinebot{digest[:40]}"
-    auth.create_token(reg, "vitrine-bot", role="read", token=token, name="vitrine-bot demo loader", is_admin=True)
+    auth.create_token(reg, BOT_USER, role="read", token=token, name=f"{BOT_USER} demo loader", is_admin=True)
     return token
 
 
