@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -40,9 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        """Liveness probe."""
-        return {"status": "ok"}
+    async def health() -> dict[str, object]:
+        """Liveness probe; the pid tells a supervisor which process answered."""
+        return {"status": "ok", "pid": os.getpid()}
 
     install_error_handlers(app)
     # `spaces` goes last: its catch-all under /spaces/{owner}/{name}/ must not shadow Space repo file routes.

@@ -97,7 +97,12 @@ def start_server(home: Path, port: int | None = None, **extra_env: str) -> Serve
         if proc.poll() is not None:
             raise RuntimeError(f"hub exited early:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            r = httpx.get(f"{url}/health", timeout=1)
+            if r.status_code == 200:
+                # Another test session may hold the port: only our own process will do.
+                if r.json().get("pid") != proc.pid:
+                    proc.kill()
+                    raise RuntimeError(f"port {port} is answered by another process (pid {r.json().get('pid')})")
                 return Server(url, home, proc, ADMIN_TOKEN, log)
         except httpx.HTTPError:
             pass

@@ -47,6 +47,18 @@ def _target(body: dict[str, Any], principal: auth.Principal) -> tuple[str, str]:
     return namespace, name
 
 
+def _visibility(body: dict[str, Any]) -> bool | None:
+    """Requested privacy: `visibility` ("private"/"public", sent by huggingface_hub 1.x+) or legacy `private`."""
+    if body.get("visibility") is not None:
+        if body["visibility"] not in ("private", "public"):
+            raise InvalidInputError("Field 'visibility' must be 'private' or 'public'.")
+        return bool(body["visibility"] == "private")
+    private = body.get("private")
+    if private is not None and not isinstance(private, bool):
+        raise InvalidInputError("Field 'private' must be a boolean.")
+    return private
+
+
 @router.post("/api/repos/create")
 async def create_repo(request: Request, body: dict[str, Any] = Body(...)) -> Response:
     """Create a model, dataset or Space repo (409 with its `url` if it exists)."""
@@ -56,13 +68,7 @@ async def create_repo(request: Request, body: dict[str, Any] = Body(...)) -> Res
     namespace, name = _target(body, principal)
     ref = parse_repo_id(f"{namespace}/{name}", check_repo_type(body.get("type")))
     auth.check_can_write(principal, ref.namespace)
-    private = body.get("private")
-    if body.get("visibility") is not None:
-        if body["visibility"] not in ("private", "public"):
-            raise InvalidInputError("Field 'visibility' must be 'private' or 'public'.")
-        private = body["visibility"] == "private"
-    if private is not None and not isinstance(private, bool):
-        raise InvalidInputError("Field 'private' must be a boolean.")
+    private = _visibility(body)
     url = repo_url(request, ref)
     await run_in_threadpool(
         repos.create_repo, registry_of(request), ref, author=principal.user, private=bool(private),
@@ -107,16 +113,10 @@ async def update_settings(request: Request, plural: str, namespace: str, name: s
     reg = registry_of(request)
     principal = await principal_of(request)
     await run_in_threadpool(open_repo, reg, ref, principal, write=True)
-    private = body.get("private")
-    if body.get("visibility") is not None:
-        if body["visibility"] not in ("private", "public"):
-            raise InvalidInputError("Field 'visibility' must be 'private' or 'public'.")
-        private = body["visibility"] == "private"
+    private = _visibility(body)
     if body.get("gated") not in (None, False):
         raise InvalidInputError("Gated repos are not supported by this hub.")
     if private is not None:
-        if not isinstance(private, bool):
-            raise InvalidInputError("Field 'private' must be a boolean.")
         await run_in_threadpool(repos.set_private, reg, ref, private)
     return {"private": private}
 
