@@ -64,6 +64,7 @@ _AUDIO_TYPES = frozenset(
 _DOCUMENT_QA_TYPES = frozenset({"layoutlm", "layoutlmv2", "layoutlmv3", "lilt"})
 _ZERO_SHOT_IMAGE_TYPES = frozenset({"clip", "siglip", "siglip2", "altclip", "chinese_clip", "align", "metaclip_2"})
 _ZERO_SHOT_DETECTION_TYPES = frozenset({"owlvit", "owlv2", "grounding-dino", "omdet-turbo"})
+_ZERO_SHOT_AUDIO_TYPES = frozenset({"clap"})
 # Models whose bare/"conditional generation" class says nothing about the task, by model_type.
 _TYPE_TASKS: dict[str, str] = {
     **dict.fromkeys(["whisper", "speech_to_text", "speech-encoder-decoder", "moonshine"], "automatic-speech-recognition"),
@@ -72,7 +73,7 @@ _TYPE_TASKS: dict[str, str] = {
     **dict.fromkeys(["vision-encoder-decoder", "blip", "git", "pix2struct", "kosmos-2"], "image-to-text"),
     **dict.fromkeys(["musicgen", "musicgen_melody"], "text-to-audio"),
     **dict.fromkeys(["vits", "bark", "speecht5"], "text-to-speech"),
-    "sam": "mask-generation",
+    **dict.fromkeys(["sam", "sam2", "sam_hq"], "mask-generation"),
     "encoder-decoder": "text2text-generation",
 }  # fmt: skip
 _DEFAULT_LABEL = re.compile(r"LABEL_\d+")
@@ -204,6 +205,8 @@ def task_for_architecture(
     if architecture.endswith("Model"):
         if model_type in _ZERO_SHOT_IMAGE_TYPES:
             return "zero-shot-image-classification"
+        if model_type in _ZERO_SHOT_AUDIO_TYPES:
+            return "zero-shot-audio-classification"
         is_vision = ("image_size" in config or "num_channels" in config) and "vocab_size" not in config
         return "image-feature-extraction" if is_vision else "feature-extraction"
     return None

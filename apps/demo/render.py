@@ -13,7 +13,7 @@ import jinja2
 import yaml
 
 from apps.demo.spec import DemoSpec
-from apps.demo.tasks import BUILTIN_AUDIO, BUILTIN_IMAGE, MEDIA_FIELD, TASKS, TaskDemo
+from apps.demo.tasks import BUILTIN_AUDIO, BUILTIN_IMAGE, MEDIA_FIELD, TASKS, UNSUPPORTED, TaskDemo
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 SPACE_TEMPLATES_DIR = TEMPLATES_DIR / "spaces"
@@ -197,6 +197,8 @@ def info_markdown(spec: DemoSpec) -> str:
             "The model card declares no `pipeline_tag`, so Vitrine cannot tell which task this "
             "model performs. Add `pipeline_tag: <task>` to the card's YAML front matter to get a demo."
         )
+    elif spec.task in UNSUPPORTED:
+        reason = f"There is no demo for the task `{spec.task}`. {UNSUPPORTED[spec.task]}"
     else:
         reason = (
             f"Vitrine has no demo template for the task `{spec.task}`. "

@@ -41,6 +41,34 @@ class TaskDemo:
     """Task-specific values handed to the template (defaults for sliders and the like)."""
 
 
+# Pipeline tags with no demo, and why; the info page shown instead says so. A tag missing from
+# both tables gets the generic "no demo template" reason.
+UNSUPPORTED: dict[str, str] = {
+    "mask-generation": (
+        "The transformers `mask-generation` pipeline merges its masks with torchvision's "
+        "non-maximum suppression, and this hub's demo runtime has no torchvision."
+    ),
+    "video-classification": (
+        "The transformers `video-classification` pipeline needs a video decoder (PyAV), "
+        "which this hub's demo runtime does not have."
+    ),
+    "document-question-answering": (
+        "For LayoutLM-style models the transformers `document-question-answering` pipeline reads the "
+        "words off the page with an OCR engine (Tesseract through pytesseract), which this hub's demo "
+        "runtime does not have."
+    ),
+    "keypoint-matching": "Vitrine has no demo template for matching keypoints between two images yet.",
+    "decision": (
+        "Decision models answer typed questions (choice, score, yes/no) set by a decision config; "
+        "Vitrine has no demo template for them yet."
+    ),
+    "any-to-any": (
+        "An any-to-any model takes and returns any mix of text, images, audio and video, "
+        "so no single fixed demo fits it."
+    ),
+}
+
+
 def pipeline_task(tag: str) -> str:
     """The `transformers.pipeline` task that serves the pipeline tag `tag`."""
     return TASKS[tag].pipeline or tag
@@ -51,6 +79,7 @@ _SENTENCES = (
     "That is a happy dog\nThat is a very happy person\nToday is a sunny day",
 )
 _REVIEW = "I love this movie, the story was wonderful!"
+_AUDIO_LABELS = "a dog barking, a piano, a person speaking, a siren"
 _TABLE = {
     "headers": ["Repository", "Stars", "Contributors", "Programming language"],
     "data": [
@@ -153,6 +182,41 @@ TASKS: dict[str, TaskDemo] = {
         extra={"threshold": 0.5},
         shows_labels=True,
     ),
+    "zero-shot-object-detection": TaskDemo(
+        template="zero-shot-object-detection.py.j2",
+        fields=(MEDIA_FIELD, "candidate_labels"),
+        default_examples=((BUILTIN_IMAGE, "the sun, a red box, grass"),),
+        requirements=("pillow",),
+        media="image",
+        emoji="🔎",
+        # The pipeline's own default; open-vocabulary scores run lower than closed-set ones.
+        extra={"threshold": 0.1},
+    ),
+    "image-feature-extraction": TaskDemo(
+        template="image-feature-extraction.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_IMAGE,),),
+        requirements=("pillow", "numpy"),
+        media="image",
+        emoji="📐",
+    ),
+    "depth-estimation": TaskDemo(
+        template="depth-estimation.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_IMAGE,),),
+        requirements=("pillow", "numpy"),
+        media="image",
+        emoji="🌊",
+    ),
+    "image-text-to-text": TaskDemo(
+        template="image-text-to-text.py.j2",
+        fields=(MEDIA_FIELD, "text"),
+        default_examples=((BUILTIN_IMAGE, "Describe this image."),),
+        requirements=("pillow",),
+        media="image",
+        emoji="💬",
+        extra={"max_new_tokens": 50},
+    ),
     "image-segmentation": TaskDemo(
         template="image-segmentation.py.j2",
         fields=(MEDIA_FIELD,),
@@ -178,5 +242,29 @@ TASKS: dict[str, TaskDemo] = {
         requirements=("numpy",),
         media="audio",
         emoji="🎙️",
+    ),
+    "zero-shot-audio-classification": TaskDemo(
+        template="zero-shot-audio-classification.py.j2",
+        fields=(MEDIA_FIELD, "candidate_labels"),
+        default_examples=((BUILTIN_AUDIO, _AUDIO_LABELS),),
+        requirements=("numpy",),
+        media="audio",
+        emoji="👂",
+    ),
+    "text-to-audio": TaskDemo(
+        template="text-to-audio.py.j2",
+        fields=("text",),
+        default_examples=(("A calm piano melody with soft rain in the background",),),
+        requirements=("numpy",),
+        emoji="🎵",
+    ),
+    # The Hub tags VITS, Bark and SpeechT5 so; transformers serves them as text-to-audio.
+    "text-to-speech": TaskDemo(
+        template="text-to-audio.py.j2",
+        fields=("text",),
+        default_examples=(("Hello, my name is Vitrine. How are you today?",),),
+        requirements=("numpy",),
+        pipeline="text-to-audio",
+        emoji="🗣️",
     ),
 }

@@ -26,6 +26,8 @@ class Media:
     """Sample inputs for the image and audio demos."""
 
     image: Path
+    other_image: Path
+    """A second, different image, for the demos that compare images."""
     audio: Path
     audio_samples: np.ndarray
     """The WAV's samples as the demo feeds them to the model: mono float32 in [-1, 1)."""
@@ -37,11 +39,13 @@ class Media:
 
 
 def make_media(out_dir: Path) -> Media:
-    """Write a small random PNG and a one-second 16 kHz 16-bit WAV chirp into `out_dir`."""
+    """Write two small random PNGs and a one-second 16 kHz 16-bit WAV chirp into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     image = out_dir / "sample.png"
     Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(image)
+    other_image = out_dir / "other.png"
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(other_image)
     t = np.arange(16000) / 16000
     pcm = (0.4 * np.sin(2 * np.pi * (200 + 400 * t) * t) * 32767).astype("<i2")
     audio = out_dir / "sample.wav"
@@ -50,7 +54,7 @@ def make_media(out_dir: Path) -> Media:
         out.setsampwidth(2)
         out.setframerate(16000)
         out.writeframes(pcm.tobytes())
-    return Media(image=image, audio=audio, audio_samples=pcm.astype(np.float32) / 32768.0)
+    return Media(image=image, other_image=other_image, audio=audio, audio_samples=pcm.astype(np.float32) / 32768.0)
 
 
 def confidences(label_value: dict[str, Any]) -> dict[str, float]:
@@ -170,6 +174,76 @@ def _automatic_speech_recognition(predict: Predict, pipe: Any, media: Media) -> 
     assert predict(handle_file(str(media.audio))) == pipe(media.audio_samples)["text"]
 
 
+def _image_feature_extraction(predict: Predict, pipe: Any, media: Media) -> None:
+    def embed(image: Image.Image) -> np.ndarray:
+        return np.asarray(pipe(image.convert("RGB")), dtype=np.float64)[0].mean(axis=0)
+
+    anchor = embed(media.load_image())
+    with Image.open(media.other_image) as other:
+        candidates = {"1. other.png": embed(other), "2. itself": anchor}
+    expected = [
+        {"label": name, "score": float(anchor @ v / (np.linalg.norm(anchor) * np.linalg.norm(v)))}
+        for name, v in candidates.items()
+    ]
+    gallery = [
+        {"image": handle_file(str(media.other_image)), "caption": None},
+        {"image": handle_file(str(media.image)), "caption": "itself"},
+    ]
+    similarity, embedding = predict(handle_file(str(media.image)), gallery)
+    assert_label_matches(similarity, expected)
+    assert confidences(similarity)["2. itself"] == pytest.approx(1.0, abs=TOL)
+    assert embedding["dimension"] == anchor.size
+    assert np.allclose(embedding["embedding"], anchor, atol=TOL)
+
+
+def _depth_estimation(predict: Predict, pipe: Any, media: Media) -> None:
+    expected = pipe(media.load_image())
+    depth_map, stats = predict(handle_file(str(media.image)))
+    with Image.open(depth_map) as shown:
+        assert np.array_equal(np.asarray(shown.convert("L")), np.asarray(expected["depth"].convert("L")))
+    predicted = np.asarray(expected["predicted_depth"], dtype=np.float64)
+    assert stats["shape"] == list(predicted.shape)
+    assert (stats["min"], stats["max"]) == pytest.approx((predicted.min(), predicted.max()), abs=TOL)
+
+
+def _zero_shot_object_detection(predict: Predict, pipe: Any, media: Media) -> None:
+    labels = ["a cat", "a dog"]
+    # Threshold 0 keeps every box, so a random model still has boxes to compare.
+    expected = pipe(media.load_image(), candidate_labels=labels, threshold=0.0)
+    annotated, boxes = predict(handle_file(str(media.image)), ", ".join(labels), 0.0)
+    assert expected and len(boxes) == len(expected)
+    for got, want in zip(boxes, expected):
+        assert (got["label"], got["box"]) == (want["label"], want["box"])
+        assert got["score"] == pytest.approx(want["score"], abs=TOL)
+    assert [a["label"] for a in annotated["annotations"]] == [b["label"] for b in expected]
+    assert Path(annotated["image"]).is_file()
+
+
+def _image_text_to_text(predict: Predict, pipe: Any, media: Media) -> None:
+    prompt = "What is in the picture?"
+    content = [{"type": "image", "image": media.load_image()}, {"type": "text", "text": prompt}]
+    expected = pipe(text=[{"role": "user", "content": content}], max_new_tokens=8, return_full_text=False)
+    answer = expected[0]["generated_text"]
+    assert answer and predict(handle_file(str(media.image)), prompt, 8) == answer
+
+
+def _zero_shot_audio_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    labels = ["a dog barking", "a piano", "a siren"]
+    expected = pipe(media.audio_samples, candidate_labels=labels)
+    assert_label_matches(predict(handle_file(str(media.audio)), ", ".join(labels)), expected)
+
+
+def _text_to_audio(predict: Predict, pipe: Any, media: Media) -> None:
+    text = "hello world, how are you today?"
+    expected = pipe(text)
+    pcm = (np.clip(np.squeeze(np.asarray(expected["audio"], dtype=np.float32)), -1.0, 1.0) * 32767).astype(np.int16)
+    with wave.open(predict(text), "rb") as got:
+        assert got.getframerate() == expected["sampling_rate"]
+        assert (got.getnchannels(), got.getsampwidth()) == (1, 2)
+        samples = np.frombuffer(got.readframes(got.getnframes()), dtype="<i2")
+    assert pcm.size > 0 and np.array_equal(samples, pcm)
+
+
 CHECKS: dict[str, Callable[[Predict, Any, Media], None]] = {
     "text-classification": _text_classification,
     "token-classification": _token_classification,
@@ -185,6 +259,13 @@ CHECKS: dict[str, Callable[[Predict, Any, Media], None]] = {
     "image-segmentation": _image_segmentation,
     "audio-classification": _audio_classification,
     "automatic-speech-recognition": _automatic_speech_recognition,
+    "image-feature-extraction": _image_feature_extraction,
+    "depth-estimation": _depth_estimation,
+    "zero-shot-object-detection": _zero_shot_object_detection,
+    "image-text-to-text": _image_text_to_text,
+    "zero-shot-audio-classification": _zero_shot_audio_classification,
+    "text-to-audio": _text_to_audio,
+    "text-to-speech": _text_to_audio,
 }
 
 

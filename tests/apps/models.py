@@ -202,6 +202,98 @@ def _object_detection(out: Path) -> None:
     DetrImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 64}).save_pretrained(out)
 
 
+def _image_feature_extraction(out: Path) -> None:
+    from transformers import ViTConfig, ViTModel
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37,
+    )
+    ViTModel(config).save_pretrained(out)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(out)
+
+
+def _depth_estimation(out: Path) -> None:
+    from transformers import DPTConfig, DPTForDepthEstimation
+    from transformers.models.dpt.image_processing_pil_dpt import DPTImageProcessorPil
+
+    # One reassembled feature map per ViT layer, as DPT needs four.
+    config = DPTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+        intermediate_size=37, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 8, 16, 16],
+        fusion_hidden_size=16,
+    )
+    DPTForDepthEstimation(config).save_pretrained(out)
+    DPTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(out)
+
+
+def _zero_shot_object_detection(out: Path) -> None:
+    from transformers import CLIPTokenizer, OwlViTConfig, OwlViTForObjectDetection, OwlViTProcessor
+    from transformers.models.owlvit.image_processing_pil_owlvit import OwlViTImageProcessorPil
+
+    # OWL-ViT treats a query whose first token id is 0 as padding, so the specials go last, as in CLIP.
+    byte_chars = list(_byte_level_vocab())
+    tokens = byte_chars + [c + "</w>" for c in byte_chars] + ["<|startoftext|>", "<|endoftext|>"]
+    tokenizer = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=16)
+    text = {
+        "vocab_size": len(tokens), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "max_position_embeddings": 16, "bos_token_id": len(tokens) - 2,
+        "eos_token_id": len(tokens) - 1, "pad_token_id": len(tokens) - 1,
+    }
+    vision = {
+        "image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37,
+        "num_hidden_layers": 2, "num_attention_heads": 2,
+    }
+    # The class head compares image and text embeddings directly, so both sides share one width.
+    config = OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)
+    OwlViTForObjectDetection(config).save_pretrained(out)
+    image_processor = OwlViTImageProcessorPil(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
+    OwlViTProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+
+
+# A minimal chat template: each turn is "role: content", images become the processor's <image> token.
+_VLM_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>{% else %}{{ part['text'] }}{% endif %}{% endfor %}\n"
+    "{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def _image_text_to_text(out: Path) -> None:
+    from transformers import GenerationConfig, GPT2Tokenizer, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    vocab = _byte_level_vocab()
+    eos = vocab["<|endoftext|>"] = len(vocab)
+    image_token = vocab["<image>"] = len(vocab)
+    tokenizer = GPT2Tokenizer(vocab=vocab, merges=[], model_max_length=256)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    text = {
+        "model_type": "llama", "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37,
+        "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2,
+        "max_position_embeddings": 256, "bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos,
+    }
+    vision = {
+        "model_type": "clip_vision_model", "image_size": 32, "patch_size": 8, "hidden_size": 32,
+        "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
+    }
+    config = LlavaConfig(text_config=text, vision_config=vision, image_token_id=image_token, vision_feature_layer=-1)
+    model = LlavaForConditionalGeneration(config)
+    # Greedy decoding keeps the demo and the direct pipeline call comparable.
+    model.generation_config = GenerationConfig(
+        do_sample=False, max_new_tokens=12, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos
+    )
+    model.save_pretrained(out)
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    # 16 patch tokens per image; the CLS token the vision tower adds is dropped ("default" strategy).
+    processor = LlavaProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, image_token="<image>", chat_template=_VLM_CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(out)
+
+
 def _image_segmentation(out: Path) -> None:
     from transformers import SegformerConfig, SegformerForSemanticSegmentation
     from transformers.models.segformer.image_processing_pil_segformer import SegformerImageProcessorPil
@@ -253,6 +345,53 @@ def _automatic_speech_recognition(out: Path) -> None:
     processor.save_pretrained(out)
 
 
+def _zero_shot_audio_classification(out: Path) -> None:
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, RobertaTokenizer
+
+    vocab = ["<s>", "<pad>", "</s>", "<unk>", *_byte_level_vocab(), "<mask>"]
+    tokenizer = RobertaTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=[], model_max_length=32)
+    text = {
+        "vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 37, "max_position_embeddings": 40, "projection_dim": 16,
+    }
+    # HTSAT folds the mel spectrogram into a square of side spec_size = 4 x num_mel_bins.
+    audio = {
+        "num_mel_bins": 16, "spec_size": 64, "window_size": 4, "patch_size": 4, "patch_stride": [4, 4],
+        "depths": [1, 1], "num_attention_heads": [1, 2], "patch_embeds_hidden_size": 8, "hidden_size": 16,
+        "projection_dim": 16,
+    }
+    ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=16)).save_pretrained(out)
+    # One-second window at 16 kHz: the test clip fits exactly, so no random crop is taken.
+    feature_extractor = ClapFeatureExtractor(
+        feature_size=16, sampling_rate=16000, hop_length=160, max_length_s=1, fft_window_size=400,
+        frequency_max=8000, truncation="rand_trunc",
+    )
+    ClapProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer).save_pretrained(out)
+
+
+def _text_to_audio(out: Path) -> None:
+    from transformers import VitsConfig, VitsModel, VitsTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    chars = ["_", *" abcdefghijklmnopqrstuvwxyz'.,!?"]  # "_" pads and separates characters
+    vocab_file = out / "vocab.json"
+    vocab_file.write_text(json.dumps({c: i for i, c in enumerate(chars)}), encoding="utf-8")
+    # Character input (no phonemizer), as the MMS text-to-speech checkpoints use.
+    tokenizer = VitsTokenizer(str(vocab_file), pad_token="_", unk_token=None, phonemize=False)
+    config = VitsConfig(
+        vocab_size=len(chars), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=32,
+        window_size=2, flow_size=8, spectrogram_bins=9, upsample_initial_channel=16, upsample_rates=[4, 4],
+        upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+        prior_encoder_num_flows=1, prior_encoder_num_wavenet_layers=1, posterior_encoder_num_wavenet_layers=1,
+        duration_predictor_filter_channels=16, duration_predictor_num_flows=1, depth_separable_num_layers=1,
+        sampling_rate=16000,
+        # No sampling noise: the same text gives the same waveform in the demo and the direct call.
+        noise_scale=0.0, noise_scale_duration=0.0,
+    )
+    VitsModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "text-classification": _text_classification,
     "token-classification": _token_classification,
@@ -268,6 +407,13 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "image-segmentation": _image_segmentation,
     "audio-classification": _audio_classification,
     "automatic-speech-recognition": _automatic_speech_recognition,
+    "image-feature-extraction": _image_feature_extraction,
+    "depth-estimation": _depth_estimation,
+    "zero-shot-object-detection": _zero_shot_object_detection,
+    "image-text-to-text": _image_text_to_text,
+    "zero-shot-audio-classification": _zero_shot_audio_classification,
+    "text-to-audio": _text_to_audio,
+    "text-to-speech": _text_to_audio,
 }
 
 

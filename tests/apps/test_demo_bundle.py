@@ -208,6 +208,10 @@ def test_spec_from_a_broken_card_keeps_the_body() -> None:
     [
         (None, "declares no `pipeline_tag`"),
         ("text-to-video", "no demo template for the task `text-to-video`"),
+        # Tasks of the transformers pipeline registry with no demo say what is missing.
+        ("mask-generation", "has no torchvision"),
+        ("video-classification", "needs a video decoder"),
+        ("document-question-answering", "with an OCR engine"),
     ],
 )
 def test_unknown_task_renders_an_info_page(task: str | None, reason: str, serve: Callable) -> None:

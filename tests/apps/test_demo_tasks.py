@@ -8,13 +8,21 @@ from pathlib import Path
 import pytest
 
 from apps.demo import TASKS, DemoSpec, load_demo, render_bundle, spec_from_card
-from apps.demo.tasks import pipeline_task
+from apps.demo.tasks import UNSUPPORTED, pipeline_task
 from tests.apps.checks import CHECKS, Media, assert_label_matches, check_demo
 from tests.apps.models import BUILDERS
 
 
 def test_every_task_has_a_model_and_a_check() -> None:
     assert set(TASKS) == set(BUILDERS) == set(CHECKS)
+
+
+def test_every_installed_pipeline_task_has_a_demo_or_a_reason() -> None:
+    from transformers.pipelines import SUPPORTED_TASKS
+
+    assert not set(TASKS) & set(UNSUPPORTED)
+    assert set(SUPPORTED_TASKS) <= set(TASKS) | set(UNSUPPORTED)
+    assert {pipeline_task(task) for task in TASKS} <= set(SUPPORTED_TASKS)
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

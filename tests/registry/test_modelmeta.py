@@ -49,6 +49,16 @@ def _config(config_class: str, architecture: str, **kwargs: Any) -> dict[str, An
         ("WhisperConfig", "WhisperForConditionalGeneration", "automatic-speech-recognition"),
         ("TapasConfig", "TapasForQuestionAnswering", "table-question-answering"),
         ("CLIPConfig", "CLIPModel", "zero-shot-image-classification"),
+        ("Dinov2Config", "Dinov2Model", "image-feature-extraction"),
+        ("DPTConfig", "DPTForDepthEstimation", "depth-estimation"),
+        ("DepthAnythingConfig", "DepthAnythingForDepthEstimation", "depth-estimation"),
+        ("OwlViTConfig", "OwlViTForObjectDetection", "zero-shot-object-detection"),
+        ("Owlv2Config", "Owlv2ForObjectDetection", "zero-shot-object-detection"),
+        ("ClapConfig", "ClapModel", "zero-shot-audio-classification"),
+        ("SamConfig", "SamModel", "mask-generation"),
+        ("VitsConfig", "VitsModel", "text-to-speech"),
+        ("MusicgenConfig", "MusicgenForConditionalGeneration", "text-to-audio"),
+        ("LlavaConfig", "LlavaForConditionalGeneration", "image-text-to-text"),
     ],
 )  # fmt: skip
 def test_task_from_transformers_configs(config_class: str, architecture: str, task: str) -> None:
