@@ -9,16 +9,13 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
-import jinja2
 import yaml
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
-from registry.weights import WeightsIndex
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # First marker contained in the architecture name wins, so more specific markers come first.
 _ARCH_TASKS: list[tuple[str, str]] = [
@@ -161,10 +158,10 @@ def detect_model_meta(config: dict[str, Any] | None, card_text: str | None, *, f
     frameworks = [name for name, pattern in _FRAMEWORK_FILES if any(pattern.fullmatch(b) for b in basenames)]
 
     tags: list[str] = [t for t in (library, *frameworks, model_type, pipeline_tag) if t]
-    tags += [str(t) for t in _as_list(card_data.get("tags"))]
-    tags += [f"dataset:{d}" for d in _as_list(card_data.get("datasets"))]
-    tags += [str(lang) for lang in _as_list(card_data.get("language"))]
-    tags += [f"license:{lic}" for lic in _as_list(card_data.get("license"))]
+    tags += [str(t) for t in as_list(card_data.get("tags"))]
+    tags += [f"dataset:{d}" for d in as_list(card_data.get("datasets"))]
+    tags += [str(lang) for lang in as_list(card_data.get("language"))]
+    tags += [f"license:{lic}" for lic in as_list(card_data.get("license"))]
     return ModelMeta(
         library_name=library,
         frameworks=frameworks,
@@ -210,49 +207,6 @@ def task_for_architecture(
         is_vision = ("image_size" in config or "num_channels" in config) and "vocab_size" not in config
         return "image-feature-extraction" if is_vision else "feature-extraction"
     return None
-
-
-def render_model_card(
-    repo_id: str,
-    revision: str,
-    meta: ModelMeta,
-    *,
-    weights: WeightsIndex | None = None,
-    files: list[str] | None = None,
-    endpoint: str | None = None,
-) -> str:
-    """Render README.md for a model version from `templates/cards/model.md.j2`."""
-    front: dict[str, Any] = {k: v for k, v in meta.card_data.items() if v is not None}
-    if meta.pipeline_tag:
-        front.setdefault("pipeline_tag", meta.pipeline_tag)
-    if meta.library_name:
-        front.setdefault("library_name", meta.library_name)
-    # The card's own tags plus what the files say; languages, datasets and license have their own keys.
-    derived = [*_as_list(meta.card_data.get("tags")), *meta.frameworks, meta.model_type]
-    tags = [str(t) for t in dict.fromkeys(derived) if t and t not in (meta.pipeline_tag, meta.library_name)]
-    if tags:
-        front["tags"] = tags
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # Markdown, not HTML
-    )
-    env.filters["md_cell"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
-    env.filters["human"] = _human_count
-    env.filters["human_bytes"] = _human_bytes
-    all_files = sorted(files or [])
-    return env.get_template("cards/model.md.j2").render(
-        repo_id=repo_id,
-        revision=revision,
-        endpoint=endpoint,
-        front_matter=yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip("\n"),
-        meta=meta,
-        weights=weights,
-        files=all_files[:100],
-        more_files=max(0, len(all_files) - 100),
-        loader=_loader(meta),
-    )
 
 
 def _detect_library(config: dict[str, Any], filenames: list[str], architecture: str | None) -> str | None:
@@ -303,67 +257,12 @@ def _labels(config: dict[str, Any]) -> list[str]:
     return [] if all(_DEFAULT_LABEL.fullmatch(lbl) for lbl in labels) else labels
 
 
-_AUTO_CLASSES = {
-    "text-classification": "AutoModelForSequenceClassification",
-    "token-classification": "AutoModelForTokenClassification",
-    "question-answering": "AutoModelForQuestionAnswering",
-    "table-question-answering": "AutoModelForTableQuestionAnswering",
-    "text-generation": "AutoModelForCausalLM",
-    "text2text-generation": "AutoModelForSeq2SeqLM",
-    "translation": "AutoModelForSeq2SeqLM",
-    "summarization": "AutoModelForSeq2SeqLM",
-    "fill-mask": "AutoModelForMaskedLM",
-    "image-classification": "AutoModelForImageClassification",
-    "object-detection": "AutoModelForObjectDetection",
-    "image-segmentation": "AutoModelForImageSegmentation",
-    "depth-estimation": "AutoModelForDepthEstimation",
-    "audio-classification": "AutoModelForAudioClassification",
-    "image-text-to-text": "AutoModelForImageTextToText",
-}
-_VISION_TASKS = frozenset(
-    {"image-classification", "object-detection", "image-segmentation", "depth-estimation", "image-feature-extraction"}
-)
-
-
-def _loader(meta: ModelMeta) -> dict[str, str]:
-    if meta.library_name == "sentence-transformers":
-        return {"kind": "sentence-transformers"}
-    if meta.library_name != "transformers":
-        return {"kind": "snapshot"}
-    task = meta.pipeline_tag or ""
-    auto = _AUTO_CLASSES.get(task, "AutoModel")
-    if task == "automatic-speech-recognition":
-        auto = "AutoModelForCTC" if (meta.architecture or "").endswith("ForCTC") else "AutoModelForSpeechSeq2Seq"
-    if task.startswith(("image-segmentation",)) and "Semantic" in (meta.architecture or ""):
-        auto = "AutoModelForSemanticSegmentation"
-    if task in _VISION_TASKS:
-        processor = "AutoImageProcessor"
-    elif any(w in task for w in ("audio", "speech", "image", "video", "visual", "document")):
-        processor = "AutoProcessor"
-    else:
-        processor = "AutoTokenizer"
-    return {"kind": "transformers", "auto_class": auto, "processor": processor}
-
-
-def _human_count(n: int) -> str:
-    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
-
-
-def _human_bytes(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A YAML field that may be one value or a list, as a list without None."""
     if value is None:
         return []
     return [v for v in value if v is not None] if isinstance(value, list) else [value]

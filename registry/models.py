@@ -6,7 +6,7 @@ from registry.commits import CommitRecord, resolve_revision
 from registry.core import Registry
 from registry.describe import SHARD_INDEX, card_text, model_meta, read_json, weights_index
 from registry.errors import InvalidInputError
-from registry.modelmeta import render_model_card
+from registry.cards import render_model_card
 from registry.repos import RepoRecord
 from registry.trees import TreeEntry
 from registry.weightdiff import WeightDiff, diff_weights

