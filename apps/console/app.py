@@ -38,7 +38,7 @@ def main() -> None:
     cols = st.columns(3)
     cols[0].metric("Commit", (info.sha or "")[:10])
     cols[1].metric("Files", len(info.siblings or []))
-    cols[2].metric("Task", getattr(info, "pipeline_tag", None) or "—")
+    cols[2].metric("Size", _human_bytes(sum(s.size or 0 for s in info.siblings or [])))
     if repo_type == "model":
         show_model_facts(repo_id, revision)
         st.link_button("Open the live demo", f"{ENDPOINT}/spaces/{repo_id}/revision/{info.sha}/")
@@ -55,6 +55,13 @@ def main() -> None:
     )
 
 
+def _human_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 def show_model_facts(repo_id: str, revision: str) -> None:
     """Task, labels, parameters and safety warnings of a model version, from the hub's raw repo info."""
     headers = {"authorization": f"Bearer {TOKEN}"} if TOKEN else {}
@@ -65,11 +72,11 @@ def show_model_facts(repo_id: str, revision: str) -> None:
                  "Do not load it with torch.load; ask for safetensors.")
     if facts.get("cardError"):
         st.warning(f"Model card metadata could not be read: {facts['cardError']}")
-    cols = st.columns(3)
     params = (raw.get("safetensors") or {}).get("total")
-    cols[0].metric("Parameters", f"{params:,}" if params else "—")
-    cols[1].metric("Architecture", facts.get("architecture") or "—")
-    cols[2].metric("Library", raw.get("library_name") or "—")
+    # Long names do not fit a metric tile; one line of text reads better.
+    st.markdown(f"**Task** `{raw.get('pipeline_tag') or '—'}` · **Library** `{raw.get('library_name') or '—'}` · "
+                f"**Architecture** `{facts.get('architecture') or '—'}` · "
+                f"**Parameters** {f'{params:,}' if params else '—'}")
     if facts.get("labels"):
         st.caption("Labels: " + ", ".join(facts["labels"]))
 

@@ -13,7 +13,9 @@ def test_console_lists_repos_and_history(hub, admin_api: HfApi, monkeypatch) -> 
     from streamlit.testing.v1 import AppTest
 
     admin_api.create_repo("viewers/shown-model", exist_ok=True)
-    admin_api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="viewers/shown-model",
+    config = b'{"architectures": ["BertForSequenceClassification"], "model_type": "bert", ' \
+             b'"id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}'
+    admin_api.upload_file(path_or_fileobj=config, path_in_repo="config.json", repo_id="viewers/shown-model",
                           commit_message="add config")
     monkeypatch.setenv("VITRINE_ENDPOINT", hub.url)
     monkeypatch.setenv("VITRINE_TOKEN", hub.admin_token)
@@ -24,6 +26,10 @@ def test_console_lists_repos_and_history(hub, admin_api: HfApi, monkeypatch) -> 
     files = at.dataframe[0].value
     assert sorted(files["path"]) == [".gitattributes", "config.json"]
     assert list(at.dataframe[1].value["title"]) == ["add config", "initial commit"]
+    facts = [m.value for m in at.markdown if "**Task**" in m.value]
+    assert facts == ["**Task** `text-classification` · **Library** `transformers` · "
+                     "**Architecture** `BertForSequenceClassification` · **Parameters** —"]
+    assert [c.value for c in at.caption if c.value.startswith("Labels")] == ["Labels: NEGATIVE, POSITIVE"]
 
 
 def test_console_flags_unsafe_pickles(monkeypatch, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
