@@ -51,6 +51,8 @@ _ARCH_TASKS: list[tuple[str, str]] = [
     ("ForTextToWaveform", "text-to-speech"),
     ("ForMaskGeneration", "mask-generation"),
     ("ForKeypointDetection", "keypoint-detection"),
+    ("ForKeypointMatching", "keypoint-matching"),
+    ("ForDecision", "decision"),
     ("ForImageSuperResolution", "image-to-image"),
     ("ForImageToImage", "image-to-image"),
 ]

@@ -23,9 +23,14 @@ setup() {
     "$VENV/bin/pip" install -q -c constraints.txt -e ".[ml,test]"
     echo "$want" > "$stamp"
   fi
-  if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
-    echo "==> installing Chromium (browser tests) and nginx (benchmarks)"
-    (apt-get update -qq && apt-get install -y -qq chromium nginx-light) >/dev/null || echo "warning: apt-get failed"
+  # System packages: Chromium (browser tests), nginx (benchmarks), Tesseract (document QA demos).
+  local need=()
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v tesseract >/dev/null || need+=(tesseract-ocr)
+  if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing ${need[*]}"
+    (apt-get update -qq && apt-get install -y -qq "${need[@]}") >/dev/null || echo "warning: apt-get failed"
   fi
   if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1; then
     echo "==> starting PostgreSQL"

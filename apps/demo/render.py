@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import pprint
 from importlib.metadata import PackageNotFoundError, version
@@ -13,7 +14,7 @@ import jinja2
 import yaml
 
 from apps.demo.spec import DemoSpec
-from apps.demo.tasks import BUILTIN_AUDIO, BUILTIN_IMAGE, MEDIA_FIELD, TASKS, UNSUPPORTED, TaskDemo
+from apps.demo.tasks import BUILTIN_MEDIA, MEDIA_FIELDS, TASKS, UNSUPPORTED, TaskDemo
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 SPACE_TEMPLATES_DIR = TEMPLATES_DIR / "spaces"
@@ -25,7 +26,7 @@ _FIELD_DEFAULTS: dict[str, Any] = {"multi_class": False}
 
 
 def render_bundle(spec: DemoSpec) -> dict[str, str]:
-    """Render the Space files for `spec`, keyed by path: app.py, requirements.txt, README.md.
+    """Render the Space files for `spec`, keyed by path: app.py, requirements.txt, README.md (+ packages.txt).
 
     The output depends only on `spec` and the installed gradio/transformers versions, so
     rendering the same model version twice gives byte-identical files (and the same commit).
@@ -33,11 +34,14 @@ def render_bundle(spec: DemoSpec) -> dict[str, str]:
     """
     task = TASKS.get(spec.task) if spec.task else None
     app = _render_demo(spec, task) if task is not None else _render_info_page(spec)
-    return {
+    files = {
         "app.py": app,
         "requirements.txt": _render_requirements(task),
         "README.md": _render_readme(spec, task),
     }
+    if task is not None and task.system_packages:
+        files["packages.txt"] = "".join(f"{name}\n" for name in task.system_packages)
+    return files
 
 
 def example_rows(task: TaskDemo, examples: list[Any]) -> tuple[list[list[Any]], list[str] | None]:
@@ -106,9 +110,11 @@ def _widget_value(name: str, value: Any) -> Any:
         columns = [list(cells) for cells in value.values()]
         data = [[str(cell) for cell in row] for row in zip(*columns)]
         return {"headers": headers, "data": data}
+    if name == "questions" and isinstance(value, dict):
+        return json.dumps(value, indent=2, ensure_ascii=False)
     if name == "multi_class":
         return bool(value)
-    if name == MEDIA_FIELD:
+    if name in MEDIA_FIELDS:
         return str(value)
     return value
 
@@ -173,7 +179,9 @@ def _render_demo(spec: DemoSpec, task: TaskDemo) -> str:
         "examples": rows,
         "example_labels": titles,
         "media": task.media,
-        "builtin_media": BUILTIN_IMAGE if task.media == "image" else BUILTIN_AUDIO,
+        "builtin_media": list(BUILTIN_MEDIA[task.media]) if task.media else [],
+        # Which leading example columns hold media references to resolve when the app starts.
+        "media_columns": [i for i, name in enumerate(task.fields) if name in MEDIA_FIELDS],
         "extra": task.extra,
     }
     return _environment().get_template(f"tasks/{task.template}").render(context)

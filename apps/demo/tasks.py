@@ -12,9 +12,22 @@ from typing import Any, Literal
 # and still has a working example on a machine that cannot fetch the card's example URLs.
 BUILTIN_IMAGE = "vitrine-example.png"
 BUILTIN_AUDIO = "vitrine-example.wav"
+BUILTIN_VIDEO = "vitrine-example.mp4"
+# The same scene seen from a little further right, for the demos that compare two images.
+BUILTIN_OTHER_IMAGE = "vitrine-example-moved.png"
+# A printed invoice, for the document demos.
+BUILTIN_DOCUMENT = "vitrine-example-invoice.png"
+BUILTIN_MEDIA: dict[str, tuple[str, ...]] = {
+    "image": (BUILTIN_IMAGE, BUILTIN_OTHER_IMAGE, BUILTIN_DOCUMENT),
+    "audio": (BUILTIN_AUDIO,),
+    "video": (BUILTIN_VIDEO,),
+}
 
 # Card widget key that holds a media file (a URL, a path inside the Space, or a builtin name).
 MEDIA_FIELD = "src"
+# Widget key of the second media file, for the demos that take two (keypoint matching).
+OTHER_MEDIA_FIELD = "other_src"
+MEDIA_FIELDS = (MEDIA_FIELD, OTHER_MEDIA_FIELD)
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,10 @@ class TaskDemo:
     """Example rows (one value per field) used when the card has no widget examples."""
     requirements: tuple[str, ...] = ()
     """Extra requirement lines for the Space beyond transformers and torch."""
-    media: Literal["image", "audio"] | None = None
-    """Kind of file in the `src` field, resolved to a local file when the app starts."""
+    system_packages: tuple[str, ...] = ()
+    """Debian packages the Space needs, written to `packages.txt` (which Spaces installs with apt)."""
+    media: Literal["image", "audio", "video"] | None = None
+    """Kind of file in the `src` (and `other_src`) fields, resolved to a local file when the app starts."""
     pipeline: str = ""
     """`transformers.pipeline` task when it differs from the tag (e.g. sentence-similarity)."""
     shows_labels: bool = False
@@ -47,20 +62,6 @@ UNSUPPORTED: dict[str, str] = {
     "mask-generation": (
         "The transformers `mask-generation` pipeline merges its masks with torchvision's "
         "non-maximum suppression, and this hub's demo runtime has no torchvision."
-    ),
-    "video-classification": (
-        "The transformers `video-classification` pipeline needs a video decoder (PyAV), "
-        "which this hub's demo runtime does not have."
-    ),
-    "document-question-answering": (
-        "For LayoutLM-style models the transformers `document-question-answering` pipeline reads the "
-        "words off the page with an OCR engine (Tesseract through pytesseract), which this hub's demo "
-        "runtime does not have."
-    ),
-    "keypoint-matching": "Vitrine has no demo template for matching keypoints between two images yet.",
-    "decision": (
-        "Decision models answer typed questions (choice, score, yes/no) set by a decision config; "
-        "Vitrine has no demo template for them yet."
     ),
     "any-to-any": (
         "An any-to-any model takes and returns any mix of text, images, audio and video, "
@@ -79,6 +80,17 @@ _SENTENCES = (
     "That is a happy dog\nThat is a very happy person\nToday is a sunny day",
 )
 _REVIEW = "I love this movie, the story was wonderful!"
+_DOCUMENT_QUESTION = "What is the total?"
+_DECISION_STATE = "I was charged twice for my order last week and I want my money back now!"
+_DECISION_QUESTIONS = """{
+  "refund": {"type": "noul", "instructions": "Does the customer ask for a refund?"},
+  "topic": {
+    "type": "choice",
+    "instructions": "What is the message about?",
+    "criteria": {"billing": "payments and charges", "shipping": "delivery of the order", "other": "anything else"}
+  },
+  "anger": {"type": "score", "instructions": "How angry is the customer?", "criteria": ["calm", "annoyed", "furious"]}
+}"""
 _AUDIO_LABELS = "a dog barking, a piano, a person speaking, a siren"
 _TABLE = {
     "headers": ["Repository", "Stars", "Contributors", "Programming language"],
@@ -266,5 +278,41 @@ TASKS: dict[str, TaskDemo] = {
         requirements=("numpy",),
         pipeline="text-to-audio",
         emoji="🗣️",
+    ),
+    "video-classification": TaskDemo(
+        template="video-classification.py.j2",
+        fields=(MEDIA_FIELD,),
+        default_examples=((BUILTIN_VIDEO,),),
+        # The pipeline decodes videos with PyAV, whose wheels bundle ffmpeg.
+        requirements=("av", "numpy"),
+        media="video",
+        emoji="🎬",
+        shows_labels=True,
+    ),
+    "document-question-answering": TaskDemo(
+        template="document-question-answering.py.j2",
+        fields=(MEDIA_FIELD, "text"),
+        default_examples=((BUILTIN_DOCUMENT, _DOCUMENT_QUESTION),),
+        # LayoutLM-style models read the page with Tesseract; Donut-style models read the pixels themselves.
+        requirements=("pillow", "pytesseract"),
+        system_packages=("tesseract-ocr",),
+        media="image",
+        emoji="📄",
+        extra={"top_k": 3},
+    ),
+    "keypoint-matching": TaskDemo(
+        template="keypoint-matching.py.j2",
+        fields=MEDIA_FIELDS,
+        default_examples=((BUILTIN_IMAGE, BUILTIN_OTHER_IMAGE),),
+        requirements=("pillow",),
+        media="image",
+        emoji="🔗",
+        extra={"threshold": 0.2},
+    ),
+    "decision": TaskDemo(
+        template="decision.py.j2",
+        fields=("state", "questions"),
+        default_examples=((_DECISION_STATE, _DECISION_QUESTIONS),),
+        emoji="⚖️",
     ),
 }

@@ -6,6 +6,7 @@ Reusable beyond local models: render a bundle for a hub repo, launch it, then ca
 
 from __future__ import annotations
 
+import json
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ class Media:
     audio: Path
     audio_samples: np.ndarray
     """The WAV's samples as the demo feeds them to the model: mono float32 in [-1, 1)."""
+    video: Path
+    """Eight frames of noise as H.264 MP4."""
+    document: Path
+    """A white page with a few printed lines, for OCR."""
 
     def load_image(self) -> Image.Image:
         """The sample image as the demo's `gr.Image(type="pil")` hands it to the model."""
@@ -39,7 +44,7 @@ class Media:
 
 
 def make_media(out_dir: Path) -> Media:
-    """Write two small random PNGs and a one-second 16 kHz 16-bit WAV chirp into `out_dir`."""
+    """Write two small random PNGs, a printed page, a one-second 16 kHz WAV chirp and a short MP4 into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     image = out_dir / "sample.png"
@@ -54,7 +59,37 @@ def make_media(out_dir: Path) -> Media:
         out.setsampwidth(2)
         out.setframerate(16000)
         out.writeframes(pcm.tobytes())
-    return Media(image=image, other_image=other_image, audio=audio, audio_samples=pcm.astype(np.float32) / 32768.0)
+    return Media(
+        image=image, other_image=other_image, audio=audio, audio_samples=pcm.astype(np.float32) / 32768.0,
+        video=_write_video(out_dir / "sample.mp4", rng), document=_write_document(out_dir / "document.png"),
+    )
+
+
+def _write_video(path: Path, rng: np.random.Generator) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("h264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(8):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _write_document(path: Path) -> Path:
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("RGB", (400, 200), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=24)
+    for row, line in enumerate(["INVOICE 1234", "Total: 56 EUR", "Date: 2024-05-01"]):
+        draw.text((20, 20 + 60 * row), line, fill="black", font=font)
+    page.save(path)
+    return path
 
 
 def confidences(label_value: dict[str, Any]) -> dict[str, float]:
@@ -244,6 +279,59 @@ def _text_to_audio(predict: Predict, pipe: Any, media: Media) -> None:
     assert pcm.size > 0 and np.array_equal(samples, pcm)
 
 
+def _video_classification(predict: Predict, pipe: Any, media: Media) -> None:
+    assert_label_matches(predict(handle_file(str(media.video))), pipe(str(media.video), top_k=5))
+
+
+def _document_question_answering(predict: Predict, pipe: Any, media: Media) -> None:
+    question = "What is the total?"
+    with Image.open(media.document) as page:
+        expected = pipe(image=page.convert("RGB"), question=question, top_k=3)
+    answer, details = predict(handle_file(str(media.document)), question)
+    # The random model still answers with words Tesseract read off the page.
+    assert expected and answer == expected[0]["answer"] and answer
+    assert [(d["answer"], d["start"], d["end"]) for d in details] == [(e["answer"], e["start"], e["end"]) for e in expected]
+    assert [d["score"] for d in details] == pytest.approx([e["score"] for e in expected], abs=TOL)
+
+
+def _keypoint_matching(predict: Predict, pipe: Any, media: Media) -> None:
+    with Image.open(media.other_image) as other:
+        expected = pipe([media.load_image(), other.convert("RGB")], threshold=0.0)
+    drawing, pairs = predict(handle_file(str(media.image)), handle_file(str(media.other_image)), 0.0)
+    assert expected and len(pairs) == len(expected)
+    for got, want in zip(pairs, expected):
+        for side in ("keypoint_image_0", "keypoint_image_1"):
+            assert got[side] == pytest.approx(want[side], abs=TOL)
+        assert got["score"] == pytest.approx(want["score"], abs=TOL)
+    with Image.open(media.image) as first, Image.open(media.other_image) as second, Image.open(drawing) as shown:
+        assert shown.size == (first.width + second.width, max(first.height, second.height))
+
+
+def assert_nested_close(got: Any, want: Any) -> None:
+    """Equal JSON-like values, numbers within `TOL`."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want)
+        for key in want:
+            assert_nested_close(got[key], want[key])
+    elif isinstance(want, (int, float)) and not isinstance(want, bool):
+        assert got == pytest.approx(want, abs=TOL)
+    else:
+        assert got == want
+
+
+def _decision(predict: Predict, pipe: Any, media: Media) -> None:
+    state = "I was charged twice for my order and want a refund."
+    questions = {
+        "refund": {"type": "noul", "instructions": "Is a refund requested?"},
+        "topic": {"type": "choice", "instructions": "What is it about?",
+                  "criteria": {"billing": "money", "shipping": "delivery"}},
+        "anger": {"type": "score", "instructions": "How angry?", "criteria": ["calm", "annoyed", "furious"]},
+    }
+    expected = pipe({"state": state, "questions": questions})
+    assert set(expected) == set(questions)
+    assert_nested_close(predict(state, json.dumps(questions)), expected)
+
+
 CHECKS: dict[str, Callable[[Predict, Any, Media], None]] = {
     "text-classification": _text_classification,
     "token-classification": _token_classification,
@@ -266,6 +354,10 @@ CHECKS: dict[str, Callable[[Predict, Any, Media], None]] = {
     "zero-shot-audio-classification": _zero_shot_audio_classification,
     "text-to-audio": _text_to_audio,
     "text-to-speech": _text_to_audio,
+    "video-classification": _video_classification,
+    "document-question-answering": _document_question_answering,
+    "keypoint-matching": _keypoint_matching,
+    "decision": _decision,
 }
 
 

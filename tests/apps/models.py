@@ -392,6 +392,80 @@ def _text_to_audio(out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def _video_classification(out: Path) -> None:
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+    from transformers.models.videomae.image_processing_pil_videomae import VideoMAEImageProcessorPil
+
+    # Four 32x32 frames in tubelets of two; VideoMAE's own video processor needs torchvision, so the
+    # pipeline falls back to the image processor and decodes frames with PyAV.
+    config = VideoMAEConfig(
+        image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=37, **_labels(["dancing", "cooking", "running"]),
+    )
+    VideoMAEForVideoClassification(config).save_pretrained(out)
+    VideoMAEImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
+
+
+def _document_question_answering(out: Path) -> None:
+    from transformers import LayoutLMConfig, LayoutLMForQuestionAnswering, LayoutLMTokenizerFast
+
+    # LayoutLM, as the most used document QA checkpoints: the pipeline reads the page with Tesseract.
+    out.mkdir(parents=True, exist_ok=True)
+    vocab_file = out / "vocab.txt"
+    vocab_file.write_text("\n".join(_bert_vocab()) + "\n", encoding="utf-8")
+    tokenizer = LayoutLMTokenizerFast(vocab_file=str(vocab_file), model_max_length=128)
+    config = LayoutLMConfig(
+        vocab_size=len(_bert_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=128,
+    )
+    LayoutLMForQuestionAnswering(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _keypoint_matching(out: Path) -> None:
+    from transformers import SuperGlueConfig, SuperGlueForKeypointMatching, SuperPointConfig
+    from transformers.models.superglue.image_processing_pil_superglue import SuperGlueImageProcessorPil
+
+    # SuperPoint builds from its config, so no detector weights are fetched; threshold 0 keeps keypoints
+    # on random weights, and a cap keeps the matcher small.
+    detector = SuperPointConfig(
+        encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=16, descriptor_decoder_dim=16, max_keypoints=32,
+        keypoint_threshold=0.0,
+    )
+    config = SuperGlueConfig(
+        keypoint_detector_config=detector, hidden_size=16, keypoint_encoder_sizes=[8, 16],
+        gnn_layers_types=["self", "cross"], num_attention_heads=2, sinkhorn_iterations=5,
+    )
+    SuperGlueForKeypointMatching(config).save_pretrained(out)
+    SuperGlueImageProcessorPil(size={"height": 64, "width": 64}).save_pretrained(out)
+
+
+# A minimal chat template: each turn is "role: content".
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def _decision(out: Path) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
+    # Any chat model answers decision questions by the logits of the option labels, which must be
+    # single tokens: Yes/No for yes-no questions, A, B, C... (single bytes here) for the others.
+    vocab = _byte_level_vocab()
+    eos = vocab["<|endoftext|>"] = len(vocab)
+    tokenizer = GPT2Tokenizer(vocab=vocab, merges=[], model_max_length=1024)
+    tokenizer.add_tokens(["Yes", "No"])
+    tokenizer.chat_template = _CHAT_TEMPLATE
+    # Byte-level tokens with no merges make long prompts, hence the 1024 positions.
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=1024, bos_token_id=eos,
+        eos_token_id=eos,
+    )
+    GPT2LMHeadModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "text-classification": _text_classification,
     "token-classification": _token_classification,
@@ -414,6 +488,10 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "zero-shot-audio-classification": _zero_shot_audio_classification,
     "text-to-audio": _text_to_audio,
     "text-to-speech": _text_to_audio,
+    "video-classification": _video_classification,
+    "document-question-answering": _document_question_answering,
+    "keypoint-matching": _keypoint_matching,
+    "decision": _decision,
 }
 
 

@@ -33,6 +33,12 @@ def test_bundle_has_the_three_space_files(task_models: dict[str, Path]) -> None:
     assert 'if __name__ == "__main__":\n    demo.launch()' in bundle["app.py"]
 
 
+def test_system_packages_go_to_packages_txt(task_models: dict[str, Path]) -> None:
+    bundle = render_bundle(_spec(task_models["document-question-answering"], task="document-question-answering"))
+    assert bundle["packages.txt"] == "tesseract-ocr\n"
+    assert "pytesseract" in bundle["requirements.txt"]
+
+
 def test_readme_front_matter_is_space_metadata() -> None:
     import gradio
 
@@ -210,8 +216,7 @@ def test_spec_from_a_broken_card_keeps_the_body() -> None:
         ("text-to-video", "no demo template for the task `text-to-video`"),
         # Tasks of the transformers pipeline registry with no demo say what is missing.
         ("mask-generation", "has no torchvision"),
-        ("video-classification", "needs a video decoder"),
-        ("document-question-answering", "with an OCR engine"),
+        ("any-to-any", "no single fixed demo fits it"),
     ],
 )
 def test_unknown_task_renders_an_info_page(task: str | None, reason: str, serve: Callable) -> None:

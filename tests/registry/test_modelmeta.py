@@ -182,3 +182,16 @@ def test_rendered_card_for_sentence_transformers_without_weights() -> None:
     assert "export HF_ENDPOINT=http://127.0.0.1:8000" in card
     assert "No safetensors weights at this revision" in card
     assert ModelCard(card).data.to_dict()["pipeline_tag"] == "feature-extraction"
+
+
+@pytest.mark.parametrize(
+    ("architecture", "task"),
+    [
+        ("SuperGlueForKeypointMatching", "keypoint-matching"),
+        ("LightGlueForKeypointMatching", "keypoint-matching"),
+        ("EfficientLoFTRForKeypointMatching", "keypoint-matching"),
+        ("JevForDecision", "decision"),
+    ],
+)
+def test_matching_and_decision_architectures(architecture: str, task: str) -> None:
+    assert task_for_architecture(architecture, None) == task
