@@ -179,16 +179,20 @@ def _zero_shot_image_classification(predict: Predict, pipe: Any, media: Media) -
     assert_label_matches(predict(handle_file(str(media.image)), ", ".join(labels)), expected)
 
 
-def _object_detection(predict: Predict, pipe: Any, media: Media) -> None:
-    # Threshold 0 keeps every query, so a random model still has boxes to compare.
-    expected = pipe(media.load_image(), threshold=0.0)
-    annotated, boxes = predict(handle_file(str(media.image)), 0.0)
+def _assert_same_boxes(annotated: Any, boxes: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """The demo's boxes (JSON list and drawn annotations) are the pipeline's, score for score."""
     assert expected and len(boxes) == len(expected)
     for got, want in zip(boxes, expected):
         assert (got["label"], got["box"]) == (want["label"], want["box"])
         assert got["score"] == pytest.approx(want["score"], abs=TOL)
     assert [a["label"] for a in annotated["annotations"]] == [b["label"] for b in expected]
     assert Path(annotated["image"]).is_file()
+
+
+def _object_detection(predict: Predict, pipe: Any, media: Media) -> None:
+    # Threshold 0 keeps every query, so a random model still has boxes to compare.
+    expected = pipe(media.load_image(), threshold=0.0)
+    _assert_same_boxes(*predict(handle_file(str(media.image)), 0.0), expected)
 
 
 def _image_segmentation(predict: Predict, pipe: Any, media: Media) -> None:
@@ -245,13 +249,7 @@ def _zero_shot_object_detection(predict: Predict, pipe: Any, media: Media) -> No
     labels = ["a cat", "a dog"]
     # Threshold 0 keeps every box, so a random model still has boxes to compare.
     expected = pipe(media.load_image(), candidate_labels=labels, threshold=0.0)
-    annotated, boxes = predict(handle_file(str(media.image)), ", ".join(labels), 0.0)
-    assert expected and len(boxes) == len(expected)
-    for got, want in zip(boxes, expected):
-        assert (got["label"], got["box"]) == (want["label"], want["box"])
-        assert got["score"] == pytest.approx(want["score"], abs=TOL)
-    assert [a["label"] for a in annotated["annotations"]] == [b["label"] for b in expected]
-    assert Path(annotated["image"]).is_file()
+    _assert_same_boxes(*predict(handle_file(str(media.image)), ", ".join(labels), 0.0), expected)
 
 
 def _image_text_to_text(predict: Predict, pipe: Any, media: Media) -> None:
