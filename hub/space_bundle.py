@@ -13,9 +13,8 @@ from registry.core import Registry
 from registry.describe import card_text, describe, read_json
 from registry.datasets import sample_texts
 from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError, UnsafeFileError
-from registry.models import load_version
 from registry.names import BOT_USER, RepoRef, parse_repo_id
-from registry.repos import RepoRecord, create_repo, get_repo, set_private
+from registry.repos import RepoRecord, create_repo, get_repo, load_version, set_private
 from registry.trees import AddFile, TreeEntry
 
 # Tasks whose demo takes one text input, so a linked dataset's text column can give its examples.

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from registry.commits import CommitRecord, resolve_revision
 from registry.core import Registry
 from registry.describe import SHARD_INDEX, card_text, model_meta, read_json, weights_index
 from registry.errors import InvalidInputError
 from registry.cards import render_model_card
-from registry.repos import RepoRecord
-from registry.trees import TreeEntry
+from registry.repos import RepoRecord, load_version
 from registry.weightdiff import WeightDiff, diff_weights
-
-
-def load_version(reg: Registry, repo: RepoRecord, revision: str) -> tuple[CommitRecord, dict[str, TreeEntry]]:
-    """The commit and tree of `repo` at `revision`."""
-    with reg.engine.connect() as conn:
-        commit = resolve_revision(conn, repo.pk, repo.ref, revision)
-        return commit, reg.tree(conn, commit.tree_oid)
 
 
 def diff_revisions(reg: Registry, repo: RepoRecord, old: str, new: str) -> WeightDiff:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from registry import db
 from registry.auth import Principal, ensure_user
 from registry.blobs import git_blob_oid
-from registry.commits import set_ref, write_commit
+from registry.commits import CommitRecord, resolve_revision, set_ref, write_commit
 from registry.core import Registry
 from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError
 from registry.names import BOT_USER, RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
@@ -131,8 +131,7 @@ SORT_KEYS = {"lastModified": db.repos.c.updated_at, "last_modified": db.repos.c.
 
 def list_repos(
     reg: Registry, repo_type: str, *, viewer: Principal | None, search: str | None = None,
-    author: str | None = None, sort: str | None = None, descending: bool = True, limit: int | None = None,
-    offset: int = 0,
+    author: str | None = None, sort: str | None = None, descending: bool = True,
 ) -> list[RepoRecord]:
     """Repos of `repo_type` the viewer may see, filtered by author and a substring of the id."""
     repo_type = check_repo_type(repo_type)
@@ -150,9 +149,14 @@ def list_repos(
     if sort is not None and sort not in SORT_KEYS:
         raise InvalidInputError(f"Invalid sort {sort!r}: expected one of {', '.join(SORT_KEYS)}.")
     col = SORT_KEYS.get(sort or "lastModified", db.repos.c.updated_at)
+    # No LIMIT here: the caller filters on card tags before it pages.
     q = q.order_by(col.desc() if descending else col.asc(), db.repos.c.id)
-    if limit is not None:
-        q = q.limit(limit)
-    q = q.offset(offset)
     with reg.engine.connect() as conn:
         return [_record(r) for r in conn.execute(q)]
+
+
+def load_version(reg: Registry, repo: RepoRecord, revision: str) -> tuple[CommitRecord, dict[str, TreeEntry]]:
+    """The commit and tree of `repo` at `revision`."""
+    with reg.engine.connect() as conn:
+        commit = resolve_revision(conn, repo.pk, repo.ref, revision)
+        return commit, reg.tree(conn, commit.tree_oid)

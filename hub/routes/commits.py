@@ -21,7 +21,7 @@ from registry.errors import InvalidInputError, PayloadTooLargeError
 from registry.inspect import inspect_additions
 from registry.lfs import link_blobs, may_reference
 from registry.names import check_folder, check_path
-from registry.repos import RepoRecord
+from registry.repos import RepoRecord, load_version
 from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry
 
 router = APIRouter()
@@ -64,9 +64,7 @@ async def preupload(request: Request, plural: str, namespace: str, name: str, re
         raise InvalidInputError("Field 'files' must be a list.")
 
     def run() -> dict[str, Any]:
-        with reg.engine.connect() as conn:
-            commit = commits_mod.resolve_revision(conn, repo.pk, repo.ref, revision)
-            tree = reg.tree(conn, commit.tree_oid)
+        commit, tree = load_version(reg, repo, revision)
         out = []
         for f in files:
             if not isinstance(f, dict) or not isinstance(f.get("size"), int) or f["size"] < 0:

@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.deps import open_repo, principal_of, registry_of, repo_ref
 from hub.serialize import file_item, folder_item
-from registry.commits import CommitRecord, last_commits, resolve_revision
+from registry.commits import CommitRecord, last_commits
+from registry.repos import load_version
 from registry.core import Registry
 from registry.errors import EntryNotFoundError, InvalidInputError
 from registry.inspect import security_status
@@ -30,9 +31,8 @@ class BlobResponse(FileResponse):
 def _locate(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str) -> tuple[CommitRecord, TreeEntry]:
     repo = open_repo(reg, ref, principal)
     check_path(path)
-    with reg.engine.connect() as conn:
-        commit = resolve_revision(conn, repo.pk, ref, revision)
-        entry = reg.tree(conn, commit.tree_oid).get(path)
+    commit, tree = load_version(reg, repo, revision)
+    entry = tree.get(path)
     if entry is None:
         raise EntryNotFoundError(ref.repo_id, path, revision)
     return commit, entry
@@ -76,9 +76,7 @@ def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str,
           expand: bool) -> list[dict[str, Any]]:
     repo = open_repo(reg, ref, principal)
     folder = check_folder(path)
-    with reg.engine.connect() as conn:
-        commit = resolve_revision(conn, repo.pk, ref, revision)
-        tree = reg.tree(conn, commit.tree_oid)
+    commit, tree = load_version(reg, repo, revision)
     files, folders = list_dir(tree, folder, recursive=recursive)
     if folder and not files and not folders:
         raise EntryNotFoundError(ref.repo_id, folder, revision)
@@ -109,9 +107,7 @@ async def list_tree(request: Request, plural: str, namespace: str, name: str, re
 def _paths_info(reg: Registry, ref: RepoRef, principal: Any, revision: str, paths: list[str],
                 expand: bool) -> list[dict[str, Any]]:
     repo = open_repo(reg, ref, principal)
-    with reg.engine.connect() as conn:
-        commit = resolve_revision(conn, repo.pk, ref, revision)
-        tree = reg.tree(conn, commit.tree_oid)
+    commit, tree = load_version(reg, repo, revision)
     wanted = [check_folder(p) for p in paths]
     found: list[tuple[str, TreeEntry | None]] = []
     for p in wanted:

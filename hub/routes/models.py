@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from hub.deps import base_url, registry_of, repo_for
 from registry.describe import weights_index
 from registry.errors import InvalidInputError
-from registry.models import diff_revisions, load_version, model_card
+from registry.models import diff_revisions, model_card
+from registry.repos import load_version
 
 router = APIRouter(prefix="/api/vitrine/models/{namespace}/{name}")
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
 from hub.serialize import repo_info, repo_summary
 from registry import auth, repos
-from registry.commits import resolve_revision
+from registry.repos import load_version
 from registry.describe import describe, split_front_matter
 from registry.errors import InvalidInputError, UnauthorizedError
 from registry.names import check_repo_type, parse_repo_id
@@ -123,9 +123,7 @@ async def update_settings(request: Request, plural: str, namespace: str, name: s
 
 def _info(reg: Any, ref: Any, principal: Any, revision: str) -> dict[str, Any]:
     repo = open_repo(reg, ref, principal)
-    with reg.engine.connect() as conn:
-        commit = resolve_revision(conn, repo.pk, ref, revision)
-        tree = reg.tree(conn, commit.tree_oid)
+    commit, tree = load_version(reg, repo, revision)
     return repo_info(repo, commit, tree, describe(reg, ref.type, commit.tree_oid, tree))
 
 
@@ -178,11 +176,8 @@ def _listing(reg: Any, plural: str, principal: Any, request: Request) -> tuple[l
 
 
 def _head_meta(reg: Any, repo: Any) -> dict[str, Any]:
-    with reg.engine.connect() as conn:
-        commit = resolve_revision(conn, repo.pk, repo.ref, "main")
-        tree = reg.tree(conn, commit.tree_oid)
-    meta = describe(reg, repo.ref.type, commit.tree_oid, tree)
-    return {**meta, "sha": commit.oid}
+    commit, tree = load_version(reg, repo, "main")
+    return describe(reg, repo.ref.type, commit.tree_oid, tree)
 
 
 @router.get("/api/{plural}")
