@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -12,19 +13,35 @@ from hub.cli_client import CliError
 from registry.errors import RegistryError
 from registry.settings import Settings
 
+if TYPE_CHECKING:
+    from registry.core import Registry
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(home=getattr(args, "home", None), host=getattr(args, "host", None),
                              port=getattr(args, "port", None))
 
 
+def _existing_registry(args: argparse.Namespace) -> Registry:
+    """The registry of an existing home; maintenance commands never create one where a hub never ran."""
+    from registry.core import Registry
+
+    settings = _settings(args)
+    if not settings.database_url and not (settings.home / "vitrine.db").exists():
+        home = settings.home
+        raise CliError(f"No Vitrine home at {home}: start it with `vitrine serve --home {home}` "
+                       "or pass --home / set VITRINE_HOME.")
+    return Registry(settings)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the hub with uvicorn."""
+    """Run the hub with uvicorn, creating its home on first start."""
     import uvicorn
 
     from hub.app import create_app
 
     settings = _settings(args)
+    settings.home.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     print(f"Vitrine hub on http://{settings.host}:{settings.port}  (home: {settings.home})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, timeout_graceful_shutdown=5)
@@ -34,9 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Create a token (and the user, and their org membership, when missing); prints it last."""
     from registry import auth
-    from registry.core import Registry
 
-    reg = Registry(_settings(args))
+    reg = _existing_registry(args)
     token = auth.create_token(reg, args.user, role=args.role, org=args.org, name=args.name or "")
     where = f" (member of {args.org})" if args.org else ""
     print(f"Created a {args.role} token for {args.user}{where}:")
@@ -46,10 +62,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_fsck(args: argparse.Namespace) -> int:
     """Verify every blob, tree, commit and ref; exit 1 on any problem."""
-    from registry.core import Registry
     from registry.maintenance import fsck
 
-    report = fsck(Registry(_settings(args)), progress=not args.quiet)
+    report = fsck(_existing_registry(args), progress=not args.quiet)
     for problem in report.problems:
         print(f"PROBLEM {problem}")
     print(f"checked {report.blobs} blobs, {report.commits} commits, {report.refs} refs: "
@@ -59,12 +74,11 @@ def cmd_fsck(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """Delete blobs no commit references (older than the grace period) and stale partial uploads."""
-    from registry.core import Registry
     from registry.maintenance import gc
 
-    settings = _settings(args)
-    grace = args.grace if args.grace is not None else settings.gc_grace_seconds
-    report = gc(Registry(settings), grace_seconds=grace, dry_run=args.dry_run, progress=not args.quiet)
+    reg = _existing_registry(args)
+    grace = args.grace if args.grace is not None else reg.settings.gc_grace_seconds
+    report = gc(reg, grace_seconds=grace, dry_run=args.dry_run, progress=not args.quiet)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(report.removed)} blobs ({report.freed_bytes} bytes) and {report.temp_files} partial uploads; "
           f"kept {report.kept} referenced blobs")
@@ -77,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--home", help="data directory (default: $VITRINE_HOME or ./.vitrine)")
+        p.add_argument("--home", help="data directory (default: $VITRINE_HOME, else $XDG_DATA_HOME/vitrine "
+                                      "or ~/.local/share/vitrine)")
         return p
 
     serve = with_home(sub.add_parser("serve", help="run the hub"))

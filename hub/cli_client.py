@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from typing import Any
 
@@ -30,18 +31,34 @@ class CliError(Exception):
     """A failure the CLI explains in one line, with the next step."""
 
 
-def get_json(endpoint: str, token: str | None, path: str, *, params: dict[str, str], timeout: float = 600) -> Any:
-    """GET a hub API path, turning the hub's error shape into a CliError that says what to do next."""
+def list_tags_command(endpoint: str, repo_id: str) -> str:
+    """The `hf` command that lists a repo's tags on this hub (the hf CLI has no command listing branches)."""
+    return f"HF_ENDPOINT={endpoint} hf repos tag list {repo_id}"
+
+
+def get_json(endpoint: str, token: str | None, path: str, *, params: dict[str, str], timeout: float = 600,
+             repo_id: str | None = None, progress: str | None = None) -> Any:
+    """GET a hub API path, turning the hub's error shape into a CliError that says what to do next.
+
+    Args:
+        repo_id: the repo the path is about, named in the hints.
+        progress: a spinner message shown on a terminal while the hub works (diffs and renders take a while).
+    """
+    from rich.console import Console
+
     headers = {"authorization": f"Bearer {token}"} if token else {}
+    spinner = Console(stderr=True).status(progress) if progress else contextlib.nullcontext()
     try:
-        r = httpx.get(f"{endpoint}{path}", params=params, headers=headers, timeout=timeout)
+        with spinner:
+            r = httpx.get(f"{endpoint}{path}", params=params, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise CliError(f"Cannot reach the hub at {endpoint} ({exc}). Is `vitrine serve` running?") from None
     code, message = r.headers.get("x-error-code"), r.headers.get("x-error-message")
     if code == "RepoNotFound":
         raise CliError(f"{message} Check the name, or pass --token if it is private.")
     if code == "RevisionNotFound":
-        raise CliError(f"{message} List the branches and tags with `hf repo-files` or the console.")
+        tags = f"`{list_tags_command(endpoint, repo_id)}`" if repo_id else "`hf repos tag list <repo>`"
+        raise CliError(f"{message} List its tags with {tags}; a branch name or a commit id works too.")
     if r.status_code >= 400:
         raise CliError(message or r.text)
     return r.json()

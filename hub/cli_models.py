@@ -8,8 +8,14 @@ from typing import Any
 from hub.cli_client import CliError, add_client_args, endpoint_of, get_json, token_of
 
 
-def _get(args: argparse.Namespace, path: str, **params: str) -> dict[str, Any]:
-    return get_json(endpoint_of(args), token_of(args), path, params=params)
+# How `vitrine diff` names the tensor changes it lists one by one (value changes are summed up per layer).
+_TENSOR_CHANGES = {"added": ("+", "added"), "removed": ("-", "removed"), "shape_changed": ("~", "reshaped"),
+                   "dtype_changed": ("~", "dtype changed")}
+
+
+def _get(args: argparse.Namespace, path: str, *, progress: str | None = None, **params: str) -> dict[str, Any]:
+    return get_json(endpoint_of(args), token_of(args), path, params=params, repo_id=args.repo_id,
+                    progress=progress)
 
 
 def cmd_card_write(args: argparse.Namespace) -> int:
@@ -33,22 +39,38 @@ def cmd_card_write(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     """Print which tensors and layers changed between two revisions of a model."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     ns, _, name = args.repo_id.partition("/")
-    result = _get(args, f"/api/vitrine/models/{ns}/{name}/diff", old=args.old, new=args.new)
+    result = _get(args, f"/api/vitrine/models/{ns}/{name}/diff", old=args.old, new=args.new,
+                  progress=f"Comparing the weights of {args.repo_id} {args.old} -> {args.new} on the hub")
     console = Console()
-    summary = ", ".join(f"{k} {v}" for k, v in result["summary"].items() if v)
-    console.print(f"[bold]{args.repo_id}[/] {args.old} -> {args.new}: {summary}")
+    summary = ", ".join(f"{_TENSOR_CHANGES.get(k, ('', k))[1]} {v}" for k, v in result["summary"].items() if v)
+    console.print(f"[bold]{escape(args.repo_id)}[/] {escape(args.old)} -> {escape(args.new)}: {summary}")
+    for status, (mark, title) in _TENSOR_CHANGES.items():
+        tensors = [t for t in result["tensors"] if t["status"] == status]
+        if tensors:
+            console.print(f"{title} ({len(tensors)}):", markup=False, highlight=False)
+        for tensor in tensors:
+            # Plain lines, never wrapped: tensor names stay whole for grep and for narrow terminals.
+            console.print(f"  {mark} {tensor['name']}  {_change(tensor)}", markup=False, highlight=False,
+                          soft_wrap=True)
     table = Table("layer", "tensors changed", "rel. L2", "max |diff|")
     for layer in result["layers"]:
         if layer["changed"] or args.all:
-            table.add_row(layer["layer"], f"{layer['changed']}/{layer['tensors']}", _fmt(layer["rel_l2"]),
+            table.add_row(escape(layer["layer"]), f"{layer['changed']}/{layer['tensors']}", _fmt(layer["rel_l2"]),
                           _fmt(layer["max_abs"]))
     console.print(table)
     if not result["changed_layers"]:
         console.print("No layer changed.")
     return 0
+
+
+def _change(tensor: dict[str, Any]) -> str:
+    """`F32 [2, 16]` for an added or removed tensor, `F32 [2, 16] -> F32 [3, 16]` for a changed one."""
+    sides = [f"{side['dtype']} {side['shape']}" for side in (tensor["old"], tensor["new"]) if side is not None]
+    return " -> ".join(sides)
 
 
 def _fmt(value: object) -> str:

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 from hub.cli_client import add_client_args, endpoint_of, get_json, token_of
 
 SPACES_DIR = Path("spaces")
@@ -20,7 +19,7 @@ def fetch_bundle(endpoint: str, token: str | None, repo_id: str, *, revision: st
     namespace, _, name = repo_id.partition("/")
     params = {"revision": revision} | ({"compare": compare} if compare else {})
     return get_json(endpoint, token, f"/api/vitrine/spaces/{namespace}/{name}/bundle", params=params,
-                    timeout=120)
+                    timeout=120, repo_id=repo_id, progress="Waiting for the hub to render it")
 
 
 def write_bundle(files: dict[str, str], out: Path) -> list[Path]:

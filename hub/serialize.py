@@ -9,6 +9,7 @@ from registry.commits import CommitRecord
 from registry.refs import RefInfo
 from registry.repos import RepoRecord
 from registry.trees import TreeEntry
+from registry.versions import RepoVersion
 
 
 def iso(ts: float) -> str:
@@ -55,8 +56,34 @@ def sibling(entry: TreeEntry) -> dict[str, Any]:
     return item
 
 
-def repo_summary(repo: RepoRecord, meta: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a repo in listings (list_models / list_datasets / list_spaces)."""
+def version_meta(v: RepoVersion) -> dict[str, Any]:
+    """A version record in the Hub's terms (cardData, tags, pipeline_tag, safetensors...) plus Vitrine's own block."""
+    out: dict[str, Any] = {
+        "cardData": (v.card.data or None) if v.card.error is None else None,
+        "tags": v.tags,
+        "description": v.card.body.strip()[:2000] or None,
+        "vitrine": {"cardError": v.card.error, "hasCard": v.card.text is not None},
+    }
+    if v.repo_type != "model":
+        return out
+    out.update(pipeline_tag=v.meta.pipeline_tag, library_name=v.meta.library_name)
+    if v.config is not None:
+        out["config"] = {k: v.config[k] for k in ("architectures", "model_type") if k in v.config}
+    vitrine = out["vitrine"]
+    vitrine.update(architecture=v.meta.architecture, modelType=v.meta.model_type, labels=v.meta.labels,
+                   frameworks=v.meta.frameworks)
+    if v.weights_error is not None:
+        vitrine["weightsError"] = v.weights_error
+    if v.weights is not None:
+        out["safetensors"] = v.weights.to_hub_json()
+        vitrine["weights"] = {"files": list(v.weights.files), "totalBytes": v.weights.total_bytes,
+                              "sharded": v.weights.sharded, "tensors": len(v.weights.tensors)}
+    vitrine["unsafeFiles"] = [{"path": u.path, "unsafeGlobals": list(u.globals)} for u in v.unsafe_files]
+    return out
+
+
+def repo_summary(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
+    """The fields of a repo in listings (list_models / list_datasets / list_spaces), from its head's record."""
     out: dict[str, Any] = {
         "_id": f"{repo.pk:024x}",
         "id": repo.ref.repo_id,
@@ -66,22 +93,24 @@ def repo_summary(repo: RepoRecord, meta: dict[str, Any]) -> dict[str, Any]:
         "disabled": False,
         "downloads": 0,
         "likes": 0,
-        "tags": meta.get("tags", []),
+        "tags": version.tags,
         "createdAt": iso(repo.created_at),
         "lastModified": iso(repo.updated_at),
     }
     if repo.ref.type == "model":
         out["modelId"] = repo.ref.repo_id
-        out["pipeline_tag"] = meta.get("pipeline_tag")
-        out["library_name"] = meta.get("library_name")
+        out["pipeline_tag"] = version.meta.pipeline_tag
+        out["library_name"] = version.meta.library_name
     if repo.ref.type == "space":
         out["sdk"] = repo.sdk
     return out
 
 
-def repo_info(repo: RepoRecord, commit: CommitRecord, tree: dict[str, TreeEntry], meta: dict[str, Any]) -> dict[str, Any]:
+def repo_info(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
     """Full repo info at a commit: `model_info`, `dataset_info`, `space_info`."""
-    out = repo_summary(repo, meta)
+    meta = version_meta(version)
+    tree, commit = version.tree, version.commit
+    out = repo_summary(repo, version)
     out.update(
         sha=commit.oid,
         lastModified=iso(commit.created_at),
@@ -89,7 +118,7 @@ def repo_info(repo: RepoRecord, commit: CommitRecord, tree: dict[str, TreeEntry]
         siblings=[sibling(e) for e in sorted(tree.values(), key=lambda e: e.path)],
         usedStorage=sum(e.size for e in tree.values()),
     )
-    for key in ("safetensors", "config", "transformersInfo", "widgetData", "vitrine"):
+    for key in ("safetensors", "config", "vitrine"):
         if meta.get(key) is not None:
             out[key] = meta[key]
     if repo.ref.type == "dataset":

@@ -43,6 +43,11 @@ class Principal:
         return self.is_admin or namespace == self.user or namespace in self.orgs
 
 
+# The hub's own account: it authors the Space repos it manages (registry.commits lets it write nothing else)
+# and has no token, so no caller can act as it.
+HUB_PRINCIPAL = Principal(BOT_USER, "write", token_name="hub")
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -84,8 +89,8 @@ def create_token(
     """Issue a token for `user` (created when missing, added to `org` when given) and return it in clear."""
     if role not in ROLES:
         raise InvalidInputError(f"Invalid token role {role!r}: expected 'read' or 'write'.")
-    if BOT_USER in (user, org) and not (user == BOT_USER and is_admin and role == "read"):
-        raise InvalidInputError(f"{BOT_USER!r} is reserved for the hub's own demo loader.")
+    if BOT_USER in (user, org):
+        raise InvalidInputError(f"{BOT_USER!r} is reserved for the hub's own account.")
     token = token or "hf_" + secrets.token_urlsafe(30).replace("-", "A").replace("_", "b")
     with reg.write().begin() as conn:
         user_id = ensure_user(conn, user, is_admin=is_admin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from registry.errors import InvalidInputError, PayloadTooLargeError
+from registry.errors import InvalidInputError, PayloadTooLargeError, StorageFullError, StorageUnavailableError
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1024 * 1024
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def check_oid(oid: str) -> str:
@@ -76,8 +79,15 @@ class _PendingWrite:
         return StoredBlob(oid, self.size, self.git.hexdigest() if self.git is not None else None)
 
     def abort(self) -> None:
-        self.fh.close()
-        self.tmp.unlink(missing_ok=True)
+        # Best effort: on a full or read-only disk closing (it flushes) and unlinking can fail too.
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 class LocalBlobStore:
@@ -140,12 +150,13 @@ class LocalBlobStore:
 
     @contextmanager
     def _pending(self, *, max_size: int | None, git_size: int | None) -> Iterator[_PendingWrite]:
-        pending = _PendingWrite(self, max_size=max_size, git_size=git_size)
-        try:
-            yield pending
-        except BaseException:
-            pending.abort()  # a failed or interrupted write leaves nothing behind
-            raise
+        with storage_errors():
+            pending = _PendingWrite(self, max_size=max_size, git_size=git_size)
+            try:
+                yield pending
+            except BaseException:
+                pending.abort()  # a failed or interrupted write leaves nothing behind
+                raise
 
     def delete(self, oid: str) -> None:
         """Remove blob `oid` if present."""
@@ -161,8 +172,13 @@ class LocalBlobStore:
                 yield p.name
 
     def touch(self, oid: str) -> None:
-        """Mark blob `oid` as just used, so `gc` grants it a full grace period (a commit may be about to cite it)."""
-        os.utime(self.path(oid))
+        """Mark blob `oid` as just used, so `gc` grants it a full grace period (a commit may be about to cite it).
+
+        Raises:
+            StorageUnavailableError: the store is read-only.
+        """
+        with storage_errors():
+            os.utime(self.path(oid))
 
     def age_seconds(self, oid: str) -> float:
         """Seconds since blob `oid` was last written."""
@@ -180,6 +196,32 @@ class LocalBlobStore:
             while chunk := fh.read(CHUNK):
                 h.update(chunk)
         return h.hexdigest() == oid
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn the OS errors of a full or read-only store into StorageFullError / StorageUnavailableError.
+
+    Raises:
+        StorageFullError: out of space or quota (ENOSPC, EDQUOT, EFBIG).
+        StorageUnavailableError: read-only or not writable by the hub (EROFS, EACCES, EPERM).
+    """
+    try:
+        yield
+    except OSError as exc:
+        # The message goes to clients: name the cause, not the server's paths.
+        reason = os.strerror(exc.errno) if exc.errno is not None else str(exc)
+        if exc.errno in _FULL:
+            raise StorageFullError(
+                f"The hub's blob storage is full ({reason}); nothing was stored. Retry once the operator has "
+                "freed space."
+            ) from exc
+        if exc.errno in _UNWRITABLE:
+            raise StorageUnavailableError(
+                f"The hub's blob storage does not accept writes ({reason}); nothing was stored. Reads still work; "
+                "retry later."
+            ) from exc
+        raise
 
 
 def git_blob_oid(data: bytes) -> str:

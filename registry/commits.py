@@ -7,15 +7,28 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from registry import db
+from registry.auth import Principal, check_can_write
 from registry.core import Registry
-from registry.errors import ConflictError, PreconditionFailedError, RevisionNotFoundError
-from registry.names import RepoRef
-from registry.trees import Operation, TreeEntry, apply_operations, encode_tree
+from registry.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    PreconditionFailedError,
+    RevisionNotFoundError,
+)
+from registry.inspect import inspect_additions
+from registry.lfs import link_blobs, may_reference
+from registry.names import BOT_USER, RepoRef, check_folder, check_path
+from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry, apply_operations, encode_tree
+
+if TYPE_CHECKING:
+    from registry.repos import RepoRecord
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 MAX_RETRIES = 50
@@ -122,30 +135,83 @@ def set_ref(conn: Connection, repo_pk: int, kind: str, name: str, commit_oid: st
     return res.rowcount == 1
 
 
-def create_commit(
+def commit(
     reg: Registry,
-    repo_pk: int,
-    ref: RepoRef,
+    repo: RepoRecord,
+    principal: Principal | None,
     *,
     branch: str,
     operations: list[Operation],
     title: str,
     message: str = "",
-    author: str,
     parent_commit: str | None = None,
 ) -> CommitRecord:
-    """Apply `operations` on top of `branch` and move it, never losing a concurrent update.
+    """The one way anything writes to a repo, a user's push and the hub's own writes alike.
 
-    Without `parent_commit`, a concurrent writer that moved the branch first just makes us re-apply our
-    operations on its commit (they are path-level edits). With it, a moved branch is a PreconditionFailedError.
+    In order: the caller may write the repo; the branch, title and paths are valid; every LFS file cited
+    is one the caller may cite; new files pass inspection (safetensors headers, pickle imports). Then the
+    commit, the ref move and the repo's new LFS citations land in one transaction.
+
+    Raises:
+        UnauthorizedError, ForbiddenError: the caller may not write `repo`.
+        InvalidInputError: a bad branch, title or path, or an LFS object the caller may not cite.
+        UnsafeFileError: a file failed inspection.
+        PreconditionFailedError: `parent_commit` is no longer the branch head.
     """
+    check_can_write_repo(reg, principal, repo)
+    if COMMIT_RE.match(branch):
+        raise InvalidInputError("Commits go to a branch, not to a commit id.")
+    if not title.strip():
+        raise InvalidInputError("A commit needs a non-empty summary.")
+    if parent_commit is not None and not COMMIT_RE.match(parent_commit):
+        raise InvalidInputError(f"Invalid parentCommit {parent_commit!r}: expected a 40-hex commit id.")
+    additions = [op.entry for op in operations if isinstance(op, AddFile)]
+    for op in operations:
+        if isinstance(op, AddFile | DeleteFile):
+            check_path(op.entry.path if isinstance(op, AddFile) else op.path)
+        elif isinstance(op, DeleteFolder) and not check_folder(op.path):
+            raise InvalidInputError("Invalid path '': deleting the repo's root folder is not allowed.")
+    cited = [e.oid for e in additions if e.lfs]
+    for entry in additions:
+        # Same answer for "absent" and "not yours to cite": the existence of a private object must not leak.
+        if entry.lfs and not (reg.blobs.exists(entry.oid) and may_reference(reg, principal, repo.pk, entry.oid)):
+            raise InvalidInputError(
+                f"{entry.path}: LFS object {entry.oid} was never uploaded (upload it through the batch API first)."
+            )
+    inspect_additions(reg, additions)
+    for oid in cited:
+        reg.blobs.touch(oid)  # cited now: gc must not take it before the commit lands
     for _ in range(MAX_RETRIES):
         try:
-            return _commit_once(reg, repo_pk, ref, branch=branch, operations=operations, title=title,
-                                message=message, author=author, parent_commit=parent_commit)
+            return _commit_once(reg, repo.pk, repo.ref, branch=branch, operations=operations, title=title.strip(),
+                                message=message, author=principal.user if principal else "", cited=cited,
+                                parent_commit=parent_commit)
         except _BranchMoved:
             continue
-    raise ConflictError(f"Branch {branch} of {ref} kept moving; gave up after {MAX_RETRIES} attempts.")
+    raise ConflictError(f"Branch {branch} of {repo.ref} kept moving; gave up after {MAX_RETRIES} attempts.")
+
+
+def check_can_write_repo(reg: Registry, principal: Principal | None, repo: RepoRecord) -> Principal:
+    """Raise unless `principal` may commit to `repo`; the hub's own account writes only the Spaces it manages."""
+    if principal is not None and principal.user == BOT_USER:
+        if repo.ref.type != "space" or not is_hub_managed(reg, repo.pk):
+            raise ForbiddenError(f"The hub does not manage {repo.ref} and never writes to it.")
+        return principal
+    return check_can_write(principal, repo.ref.namespace)
+
+
+def is_hub_managed(reg: Registry, repo_pk: int) -> bool:
+    """Whether every commit of the repo, on any branch, was made by the hub's own account."""
+    with reg.engine.connect() as conn:
+        return managed_by_hub(conn, repo_pk)
+
+
+def managed_by_hub(conn: Connection, repo_pk: int) -> bool:
+    """`is_hub_managed` inside an open transaction."""
+    other = conn.execute(
+        sa.select(db.commits.c.oid).where(db.commits.c.repo_id == repo_pk, db.commits.c.author != BOT_USER).limit(1)
+    ).first()
+    return other is None
 
 
 class _BranchMoved(Exception):
@@ -154,8 +220,10 @@ class _BranchMoved(Exception):
 
 def _commit_once(
     reg: Registry, repo_pk: int, ref: RepoRef, *, branch: str, operations: list[Operation], title: str,
-    message: str, author: str, parent_commit: str | None,
+    message: str, author: str, cited: list[str], parent_commit: str | None,
 ) -> CommitRecord:
+    # Without `parent_commit`, a writer that moved the branch first just makes us re-apply our operations
+    # on its commit (they are path-level edits); with it, a moved branch is a PreconditionFailedError.
     with reg.write().begin() as conn:
         head = branch_head(conn, repo_pk, branch)
         if head is None:
@@ -168,11 +236,12 @@ def _commit_once(
         base = get_commit(conn, repo_pk, head)
         assert base is not None
         entries = apply_operations(reg.tree(conn, base.tree_oid), operations, repo_id=ref.repo_id, revision=branch)
-        commit = write_commit(conn, repo_pk, entries, parents=(head,), author=author, title=title, message=message)
-        if not set_ref(conn, repo_pk, "branch", branch, commit.oid, expected=head):
+        made = write_commit(conn, repo_pk, entries, parents=(head,), author=author, title=title, message=message)
+        if not set_ref(conn, repo_pk, "branch", branch, made.oid, expected=head):
             raise _BranchMoved
-        conn.execute(sa.update(db.repos).where(db.repos.c.id == repo_pk).values(updated_at=commit.created_at))
-        return commit
+        link_blobs(conn, repo_pk, cited)  # objects copied from other repos become this repo's to cite too
+        conn.execute(sa.update(db.repos).where(db.repos.c.id == repo_pk).values(updated_at=made.created_at))
+        return made
 
 
 def history(conn: Connection, repo_pk: int, start: str, *, limit: int | None = None) -> list[CommitRecord]:

@@ -74,3 +74,19 @@ class UnsafeFileError(RegistryError):
 
 class PayloadTooLargeError(RegistryError):
     """An upload is larger than the configured limit."""
+
+
+class StorageError(RegistryError):
+    """The blob store could not take a write; what was already stored is untouched."""
+
+
+class StorageFullError(StorageError):
+    """The blob store is out of space or quota (ENOSPC, EDQUOT)."""
+
+
+class StorageUnavailableError(StorageError):
+    """The blob store refuses writes: mounted read-only or not writable by the hub (EROFS, EACCES)."""
+
+
+class DemoFailedError(RegistryError):
+    """A model version's demo could not be built (its model failed to load, say)."""

@@ -115,6 +115,26 @@ class ModelMeta:
         }
 
 
+@dataclass(frozen=True)
+class Card:
+    """A README.md parsed once: its text, its YAML metadata, the body after it, and what is wrong with the YAML."""
+
+    text: str | None
+    data: dict[str, Any]
+    body: str
+    error: str | None
+
+
+def parse_card(text: str | None) -> Card:
+    """Split a card into metadata and body, as huggingface_hub reads it; never raises (errors go in `error`)."""
+    if text is None:
+        return Card(None, {}, "", None)
+    data, error = read_card_metadata(text)
+    match = REGEX_YAML_BLOCK.search(text.lstrip("\ufeff"))
+    body = text.lstrip("\ufeff")[match.end():] if match else text
+    return Card(text, data, body, error)
+
+
 def read_card_metadata(card_text: str | None) -> tuple[dict[str, Any], str | None]:
     """Parse a card's YAML header as huggingface_hub does; return (metadata, error), never raising."""
     if not card_text:
@@ -133,16 +153,17 @@ def read_card_metadata(card_text: str | None) -> tuple[dict[str, Any], str | Non
     return _jsonable(data), None
 
 
-def detect_model_meta(config: dict[str, Any] | None, card_text: str | None, *, filenames: list[str]) -> ModelMeta:
+def detect_model_meta(config: dict[str, Any] | None, card: str | Card | None, *, filenames: list[str]) -> ModelMeta:
     """Detect library, task, labels and tags; the card's `pipeline_tag`/`library_name` win over config.
 
     Args:
         config: the parsed config.json, if any.
-        card_text: README.md, if any; an invalid YAML header is reported in `card_error`.
+        card: README.md (text or parsed), if any; an invalid YAML header is reported in `card_error`.
         filenames: every path in the repo at this revision.
     """
     config = config if isinstance(config, dict) else {}
-    card_data, card_error = read_card_metadata(card_text)
+    parsed = card if isinstance(card, Card) else parse_card(card)
+    card_data, card_error = parsed.data, parsed.error
     basenames = {PurePosixPath(f).name for f in filenames}
     archs = config.get("architectures")
     architecture = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
@@ -170,7 +191,7 @@ def detect_model_meta(config: dict[str, Any] | None, card_text: str | None, *, f
         architecture=architecture,
         model_type=model_type,
         pipeline_tag=pipeline_tag,
-        labels=_labels(config),
+        labels=config_labels(config),
         tags=list(dict.fromkeys(tags)),
         card_data=card_data,
         card_error=card_error,
@@ -246,15 +267,19 @@ def _conditional_generation_task(config: dict[str, Any]) -> str:
     return "text2text-generation"
 
 
-def _labels(config: dict[str, Any]) -> list[str]:
-    id2label = config.get("id2label")
-    if not isinstance(id2label, dict) or not id2label:
+def config_labels(config: dict[str, Any] | None) -> list[str]:
+    """Class names from `config.json`'s `id2label` (a mapping by id, or a list), ordered by id; [] when unnamed."""
+    id2label = (config or {}).get("id2label")
+    if isinstance(id2label, list):
+        labels = [str(v) for v in id2label]
+    elif isinstance(id2label, dict):
+        try:
+            ordered = sorted(id2label.items(), key=lambda kv: int(kv[0]))
+        except (TypeError, ValueError):
+            ordered = list(id2label.items())
+        labels = [str(v) for _, v in ordered]
+    else:
         return []
-    try:
-        ordered = sorted(id2label.items(), key=lambda kv: int(kv[0]))
-    except (TypeError, ValueError):
-        ordered = list(id2label.items())
-    labels = [str(v) for _, v in ordered]
     # transformers fills LABEL_0..N in when nobody named the classes; those say nothing.
     return [] if all(_DEFAULT_LABEL.fullmatch(lbl) for lbl in labels) else labels
 

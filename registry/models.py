@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry.core import Registry
-from registry.describe import SHARD_INDEX, card_text, model_meta, read_json, weights_index
+from registry.versions import SHARD_INDEX, read_json, read_version
 from registry.errors import InvalidInputError
 from registry.cards import render_model_card
 from registry.repos import RepoRecord, load_version
@@ -25,11 +25,10 @@ def diff_revisions(reg: Registry, repo: RepoRecord, old: str, new: str) -> Weigh
 
 def model_card(reg: Registry, repo: RepoRecord, revision: str, *, endpoint: str | None = None) -> dict[str, object]:
     """The version's README.md if it has one, else a card rendered from what we know (never committed here)."""
-    commit, tree = load_version(reg, repo, revision)
-    text = card_text(reg, tree)
-    meta = model_meta(reg, tree)
-    if text is not None:
-        return {"card": text, "generated": False, "sha": commit.oid, "cardError": meta.card_error}
-    rendered = render_model_card(repo.ref.repo_id, commit.oid, meta, weights=weights_index(reg, tree),
-                                 files=sorted(tree), endpoint=endpoint)
-    return {"card": rendered, "generated": True, "sha": commit.oid, "cardError": None}
+    version = read_version(reg, repo, revision)
+    sha = version.commit.oid
+    if version.card.text is not None:
+        return {"card": version.card.text, "generated": False, "sha": sha, "cardError": version.card.error}
+    rendered = render_model_card(repo.ref.repo_id, sha, version.meta, weights=version.weights,
+                                 files=sorted(version.tree), endpoint=endpoint)
+    return {"card": rendered, "generated": True, "sha": sha, "cardError": None}

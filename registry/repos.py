@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from registry import db
 from registry.auth import Principal, ensure_user
 from registry.blobs import git_blob_oid
-from registry.commits import CommitRecord, resolve_revision, set_ref, write_commit
+from registry.commits import CommitRecord, managed_by_hub, resolve_revision, set_ref, write_commit
 from registry.core import Registry
 from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError
 from registry.names import BOT_USER, RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
@@ -119,10 +119,21 @@ def move_repo(reg: Registry, ref: RepoRef, new: RepoRef, *, url: str = "") -> No
 
 
 def set_private(reg: Registry, ref: RepoRef, private: bool) -> None:
-    """Make repo `ref` private or public."""
+    """Make repo `ref` private or public; a model's Space that the hub manages follows it in the same transaction.
+
+    The managed Space holds only what the model repo says (see registry/demos.py), so it may be exactly as
+    visible as the model; a Space a person owns keeps the visibility its owner chose.
+    """
     with reg.write().begin() as conn:
         repo = find_repo(conn, ref)
         conn.execute(sa.update(db.repos).where(db.repos.c.id == repo.pk).values(private=private))
+        if ref.type == "model":
+            try:
+                space = find_repo(conn, RepoRef("space", ref.namespace, ref.name))
+            except RepoNotFoundError:
+                return
+            if managed_by_hub(conn, space.pk):
+                conn.execute(sa.update(db.repos).where(db.repos.c.id == space.pk).values(private=private))
 
 
 SORT_KEYS = {"lastModified": db.repos.c.updated_at, "last_modified": db.repos.c.updated_at,

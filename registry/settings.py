@@ -18,7 +18,12 @@ def _setting(default: Any, env: str, help: str) -> Any:
 class Settings:
     """Everything a Vitrine process needs to know about its environment."""
 
-    home: Path = _setting(Path(".vitrine"), "VITRINE_HOME", "Directory holding the database, blobs and caches.")
+    # No fixed default: a relative one would follow whatever folder a command runs in (see `default_home`).
+    home: Path = field(
+        default_factory=lambda: default_home(os.environ),
+        metadata={"env": "VITRINE_HOME", "help": "Directory holding the database, blobs and caches.",
+                  "shown": "$XDG_DATA_HOME/vitrine (~/.local/share/vitrine)"},
+    )
     database_url: str = _setting(
         "", "VITRINE_DATABASE_URL", "SQLAlchemy URL of the metadata DB; default sqlite:///$VITRINE_HOME/vitrine.db."
     )
@@ -36,6 +41,9 @@ class Settings:
     )
     max_inline_bytes: int = _setting(
         10 * 1024**2, "VITRINE_MAX_INLINE_BYTES", "Largest file accepted inline in a commit (base64), in bytes."
+    )
+    max_json_bytes: int = _setting(
+        16 * 1024**2, "VITRINE_MAX_JSON_BYTES", "Largest JSON or form request body (repo create, LFS batch...), in bytes."
     )
     allow_unsafe_pickles: bool = _setting(
         False, "VITRINE_ALLOW_UNSAFE_PICKLES", "Accept pickles that import unsafe globals (marked unsafe)."
@@ -58,6 +66,7 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f.type, raw, f.metadata["env"])
         values.update({k: v for k, v in overrides.items() if v is not None})
+        values.setdefault("home", default_home(environ))
         settings = cls(**values)
         return dataclasses.replace(settings, home=Path(settings.home).expanduser().resolve())
 
@@ -76,7 +85,16 @@ class Settings:
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:
         """(env var, default, help) for every setting; the README lists them all."""
-        return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in dataclasses.fields(cls)]
+        return [(f.metadata["env"], f.metadata.get("shown", str(f.default)), f.metadata["help"])
+                for f in dataclasses.fields(cls)]
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """The per-user data directory (XDG): `$XDG_DATA_HOME/vitrine`, else `~/.local/share/vitrine`."""
+    xdg = environ.get("XDG_DATA_HOME", "")
+    # The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+    base = Path(xdg) if Path(xdg).is_absolute() else Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    return base / "vitrine"
 
 
 def _coerce(type_name: Any, raw: str, env: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apps.demo.loader import load_demo
 from apps.demo.render import TEMPLATES_DIR, example_rows, info_markdown, python_literal, render_bundle
-from apps.demo.spec import DemoSpec, spec_from_card
+from apps.demo.spec import DemoSpec, spec_from_card, spec_from_version_facts
 from apps.demo.tasks import TASKS, TaskDemo, pipeline_task
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "python_literal",
     "render_bundle",
     "spec_from_card",
+    "spec_from_version_facts",
 ]

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     import gradio as gr
 
 
-def load_demo(app_py_source: str, *, name: str, path: Path | None = None) -> gr.Blocks:
+def load_demo(app_py_source: str, *, name: str, path: Path | None = None,
+              preset: dict[str, object] | None = None) -> gr.Blocks:
     """Execute `app_py_source` as a fresh module called `name` and return its `demo`.
 
     The hub mounts the returned object, so the live demo is exactly the exported app.py. The
@@ -23,6 +24,8 @@ def load_demo(app_py_source: str, *, name: str, path: Path | None = None) -> gr.
         app_py_source: A rendered app.py (from `render_bundle`).
         name: Module name, unique per Space (e.g. "vitrine_space_acme_sentiment").
         path: Where app.py lives on disk, if it does; bundled example files are found beside it.
+        preset: Module globals set before app.py runs, e.g. `MODEL_DIRS` (commit -> local folder of the
+            model's files), which the rendered app.py reads instead of downloading the model.
 
     Raises:
         TypeError: the source defines no `gr.Blocks` named `demo`.
@@ -33,6 +36,7 @@ def load_demo(app_py_source: str, *, name: str, path: Path | None = None) -> gr.
 
     filename = str(path) if path is not None else f"<vitrine-space {name}>"
     module = types.ModuleType(name)
+    module.__dict__.update(preset or {})
     if path is not None:
         # app.py looks for bundled example files next to its __file__.
         module.__file__ = filename

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from huggingface_hub import ModelCard
 
+from registry.modelmeta import config_labels, parse_card
+
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_FRONT_MATTER = re.compile(r"\A\s*---\r?\n.*?\r?\n---\s*?(\r?\n|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,11 @@ def spec_from_card(
     config: dict[str, Any] | None = None,
     task: str | None = None,
 ) -> DemoSpec:
-    """Build a `DemoSpec` from a model card's text (YAML front matter + body) and `config.json`.
+    """Build a `DemoSpec` from a model card's text (YAML front matter + body) and `config.json`, standalone.
+
+    The card is parsed and the labels read by the registry's own rules (`registry.modelmeta`), so a
+    standalone render and the hub's agree. The hub itself calls `spec_from_version_facts` with the
+    facts of its version record.
 
     Args:
         repo_id: The model repo id.
@@ -69,49 +73,42 @@ def spec_from_card(
         config: The model's parsed `config.json`, for labels and architecture facts.
         task: Overrides the card's `pipeline_tag` (e.g. a task detected from the config).
     """
-    data, body = _parse_card(card)
+    if isinstance(card, ModelCard):
+        data, body = card.data.to_dict(), card.text
+    else:
+        parsed = parse_card(card)
+        data, body = parsed.data, parsed.body
+    return spec_from_version_facts(repo_id, data, body, revision=revision, compare_revision=compare_revision,
+                                   config=config, task=task, labels=config_labels(config))
+
+
+def spec_from_version_facts(
+    repo_id: str,
+    card_data: dict[str, Any],
+    card_body: str,
+    *,
+    revision: str | None = None,
+    compare_revision: str | None = None,
+    config: dict[str, Any] | None = None,
+    task: str | None = None,
+    labels: list[str] | None = None,
+) -> DemoSpec:
+    """Build a `DemoSpec` from a version's parsed card (metadata and body), config, task and labels."""
     config = config or {}
-    widget = data.get("widget") or []
+    widget = card_data.get("widget") or []
     examples = [entry for entry in widget if isinstance(entry, dict)] if isinstance(widget, list) else []
-    tag = data.get("pipeline_tag")
+    tag = card_data.get("pipeline_tag")
     return DemoSpec(
         repo_id=repo_id,
         revision=revision,
         task=task or (tag if isinstance(tag, str) else None),
-        title=str(data.get("title") or ""),
-        description=body.strip(),
-        labels=_labels(config),
+        title=str(card_data.get("title") or ""),
+        description=card_body.strip(),
+        labels=list(labels or []),
         examples=examples,
         compare_revision=compare_revision,
-        model_info=_model_info(data, config),
+        model_info=_model_info(card_data, config),
     )
-
-
-def _parse_card(card: str | ModelCard) -> tuple[dict[str, Any], str]:
-    if isinstance(card, ModelCard):
-        return card.data.to_dict(), card.text
-    if not card.lstrip().startswith("---"):
-        # No front matter; ModelCard would only log that the metadata block is missing.
-        return {}, card
-    try:
-        parsed = ModelCard(card, ignore_metadata_errors=True)
-    except (ValueError, yaml.YAMLError):
-        # Broken front matter must not cost the model its page: keep the body, drop the metadata.
-        return {}, _FRONT_MATTER.sub("", card, count=1)
-    return parsed.data.to_dict(), parsed.text
-
-
-def _labels(config: dict[str, Any]) -> list[str]:
-    id2label = config.get("id2label") or {}
-    try:
-        ordered = sorted(id2label.items(), key=lambda item: int(item[0]))
-    except (TypeError, ValueError):
-        ordered = list(id2label.items())
-    labels = [str(label) for _, label in ordered]
-    # transformers fills LABEL_0, LABEL_1 when a config names no classes; those say nothing.
-    if all(label == f"LABEL_{i}" for i, label in enumerate(labels)):
-        return []
-    return labels
 
 
 def _model_info(data: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.bodies import form_body, json_object
 from hub.deps import open_repo, principal_of, registry_of, repo_ref
 from hub.serialize import file_item, folder_item
 from registry.commits import CommitRecord, last_commits
-from registry.repos import load_version
+from registry.repos import RepoRecord, load_version
 from registry.core import Registry
 from registry.errors import EntryNotFoundError, InvalidInputError
 from registry.inspect import security_status
@@ -28,24 +29,32 @@ class BlobResponse(FileResponse):
     chunk_size = 1024 * 1024
 
 
-def _locate(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str) -> tuple[CommitRecord, TreeEntry]:
+def _locate(reg: Registry, ref: RepoRef, principal: Any, revision: str,
+            path: str) -> tuple[RepoRecord, CommitRecord, TreeEntry]:
     repo = open_repo(reg, ref, principal)
     check_path(path)
     commit, tree = load_version(reg, repo, revision)
     entry = tree.get(path)
     if entry is None:
         raise EntryNotFoundError(ref.repo_id, path, revision)
-    return commit, entry
+    return repo, commit, entry
+
+
+def _cache_headers(repo: RepoRecord, commit: CommitRecord, revision: str) -> dict[str, str]:
+    """A file pinned by commit id never changes; a private one may only sit in the caller's own cache."""
+    pinned = revision == commit.oid
+    if not pinned:
+        control = "private, max-age=0, must-revalidate"
+    else:
+        control = f"{'private' if repo.private else 'public'}, max-age=31536000, immutable"
+    # Whether a private file is served at all depends on the token.
+    return {"cache-control": control, "vary": "Authorization"} if repo.private else {"cache-control": control}
 
 
 async def _resolve(request: Request, ref: RepoRef, revision: str, path: str) -> Response:
     reg = registry_of(request)
-    commit, entry = await run_in_threadpool(_locate, reg, ref, await principal_of(request), revision, path)
-    headers = {
-        "x-repo-commit": commit.oid,
-        "etag": f'"{entry.git_oid}"',
-        "cache-control": "private, max-age=0, must-revalidate" if revision != commit.oid else "public, max-age=31536000, immutable",
-    }
+    repo, commit, entry = await run_in_threadpool(_locate, reg, ref, await principal_of(request), revision, path)
+    headers = {"x-repo-commit": commit.oid, "etag": f'"{entry.git_oid}"', **_cache_headers(repo, commit, revision)}
     if entry.lfs:
         headers["x-linked-etag"] = f'"{entry.oid}"'
         headers["x-linked-size"] = str(entry.size)
@@ -75,7 +84,7 @@ def _expand(reg: Registry, repo_pk: int, commit: CommitRecord, paths: list[str])
 def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str, recursive: bool,
           expand: bool) -> list[dict[str, Any]]:
     repo = open_repo(reg, ref, principal)
-    folder = check_folder(path)
+    folder = check_folder(path, root_ok=True)
     commit, tree = load_version(reg, repo, revision)
     files, folders = list_dir(tree, folder, recursive=recursive)
     if folder and not files and not folders:
@@ -104,11 +113,10 @@ async def list_tree(request: Request, plural: str, namespace: str, name: str, re
     return JSONResponse(items)
 
 
-def _paths_info(reg: Registry, ref: RepoRef, principal: Any, revision: str, paths: list[str],
+def _paths_info(reg: Registry, repo: RepoRecord, revision: str, paths: list[str],
                 expand: bool) -> list[dict[str, Any]]:
-    repo = open_repo(reg, ref, principal)
     commit, tree = load_version(reg, repo, revision)
-    wanted = [check_folder(p) for p in paths]
+    wanted = [check_folder(p, root_ok=True) for p in paths]
     found: list[tuple[str, TreeEntry | None]] = []
     for p in wanted:
         if p in tree:
@@ -122,21 +130,25 @@ def _paths_info(reg: Registry, ref: RepoRef, principal: Any, revision: str, path
     ]
 
 
-@router.post("/api/{plural}/{namespace}/{name}/paths-info/{revision}")
+_PATHS_INFO_BODY = {"type": "object", "required": ["paths"], "properties": {
+    "paths": {"type": "array", "items": {"type": "string"}}, "expand": {"type": "boolean"}}}
+
+
+@router.post("/api/{plural}/{namespace}/{name}/paths-info/{revision}", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/x-www-form-urlencoded": {"schema": _PATHS_INFO_BODY},
+                                  "application/json": {"schema": _PATHS_INFO_BODY}}}})
 async def paths_info(request: Request, plural: str, namespace: str, name: str, revision: str) -> Response:
     """Info on the given paths that exist at `revision` (form or JSON body: `paths`, `expand`)."""
-    ref = repo_ref(plural, namespace, name)
+    reg, ref = registry_of(request), repo_ref(plural, namespace, name)
+    # Whether the caller may read the repo is settled before its body is read.
+    repo = await run_in_threadpool(open_repo, reg, ref, await principal_of(request))
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise InvalidInputError("Body must be a JSON object with 'paths'.")
+        body = await json_object(request, what="paths-info body")
         paths, expand = body.get("paths", []), bool(body.get("expand"))
     else:
-        form = await request.form()
+        form = await form_body(request, what="paths-info form")
         paths, expand = form.getlist("paths"), _flag(str(form.get("expand", "")))
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise InvalidInputError("'paths' must be a list of strings.")
-    items = await run_in_threadpool(
-        _paths_info, registry_of(request), ref, await principal_of(request), revision, paths, expand
-    )
+    items = await run_in_threadpool(_paths_info, reg, repo, revision, paths, expand)
     return JSONResponse(items)

@@ -7,9 +7,10 @@ import hmac
 import time
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hub.bodies import json_body, json_body_doc, json_object
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
 from hub.routes.vitrine import stats_of
 from registry.blobs import check_oid
@@ -29,18 +30,38 @@ async def xet_token(plural: str, namespace: str, name: str, revision: str) -> No
                             "through Git LFS.")
 
 
-def _sign(reg: Registry, oid: str, size: int, expires: int, repo_pk: int) -> str:
-    return hmac.new(reg.secret, f"{oid}:{size}:{expires}:{repo_pk}".encode(), hashlib.sha256).hexdigest()
+# A verify link outlives its upload link: it is used once the upload, however long, has finished.
+VERIFY_TTL = 24 * 3600
+
+
+def _sign(reg: Registry, oid: str, size: int, expires: int, repo_pk: int, *, purpose: str = "") -> str:
+    message = f"{purpose}{oid}:{size}:{expires}:{repo_pk}"
+    return hmac.new(reg.secret, message.encode(), hashlib.sha256).hexdigest()
+
+
+def _signed_query(reg: Registry, oid: str, size: int, expires: int, repo_pk: int, *, purpose: str = "") -> str:
+    sig = _sign(reg, oid, size, expires, repo_pk, purpose=purpose)
+    return f"size={size}&expires={expires}&repo={repo_pk}&sig={sig}"
+
+
+def _check_link(reg: Registry, request: Request, oid: str, *, purpose: str = "") -> tuple[int, int]:
+    """The (size, repo pk) a signed link was issued for; ForbiddenError if the link is forged, altered or expired."""
+    q = request.query_params
+    try:
+        size, expires, repo_pk = int(q.get("size", "")), int(q.get("expires", "")), int(q.get("repo", ""))
+    except ValueError:
+        raise ForbiddenError("Invalid link: ask the LFS batch API for a new one.") from None
+    valid = hmac.compare_digest(_sign(reg, oid, size, expires, repo_pk, purpose=purpose), q.get("sig", ""))
+    if not valid or expires < time.time():
+        raise ForbiddenError("Link is invalid or has expired; ask the LFS batch API for a new one.")
+    return size, repo_pk
 
 
 async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
     reg = registry_of(request)
     principal = await principal_of(request)
     repo = await run_in_threadpool(open_repo, reg, ref, principal, write=True)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInputError("LFS batch body must be JSON.") from None
+    body = await json_body(request, what="LFS batch body")
     if not isinstance(body, dict) or body.get("operation") != "upload" or not isinstance(body.get("objects"), list):
         raise InvalidInputError("Only LFS 'upload' batches with an 'objects' list are supported.")
     transfers = body.get("transfers") or ["basic"]
@@ -57,13 +78,14 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
         if size > limit:
             item["error"] = {"code": 413, "message": f"{oid}: {size} bytes exceeds the upload limit of {limit} bytes."}
         elif not await run_in_threadpool(_citable, reg, principal, repo.pk, oid, size):
-            sig = _sign(reg, oid, size, expires, repo.pk)
-            query = f"size={size}&expires={expires}&repo={repo.pk}&sig={sig}"
+            upload = _signed_query(reg, oid, size, expires, repo.pk)
+            verify = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo.pk, purpose="verify:")
             item["actions"] = {
-                # The client PUTs here without its token, so the link itself carries the permission.
-                "upload": {"href": f"{base}/api/lfs/objects/{oid}?{query}",
+                # The client PUTs here without its token, so the link itself carries the permission; the same
+                # goes for the verify link (git-lfs sends only the headers given here).
+                "upload": {"href": f"{base}/api/lfs/objects/{oid}?{upload}",
                            "header": {}, "expires_in": reg.settings.upload_url_ttl},
-                "verify": {"href": f"{base}/api/lfs/objects/{oid}/verify", "header": {}},
+                "verify": {"href": f"{base}/api/lfs/objects/{oid}/verify?{verify}", "header": {}},
             }
         objects.append(item)
     return {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
@@ -81,13 +103,21 @@ def _has_blob(reg: Registry, oid: str, size: int) -> bool:
     return False
 
 
-@router.post("/{namespace}/{name}.git/info/lfs/objects/batch")
+_BATCH_DOC = json_body_doc({
+    "operation": {"type": "string", "enum": ["upload", "download"]},
+    "transfers": {"type": "array", "items": {"type": "string"}},
+    "objects": {"type": "array", "items": {"type": "object", "required": ["oid", "size"], "properties": {
+        "oid": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "size": {"type": "integer", "minimum": 0}}}},
+}, required=("operation", "objects"))
+
+
+@router.post("/{namespace}/{name}.git/info/lfs/objects/batch", openapi_extra=_BATCH_DOC)
 async def lfs_batch_model(request: Request, namespace: str, name: str) -> dict[str, Any]:
     """LFS batch API of a model repo."""
     return await _lfs_batch(request, repo_ref("models", namespace, name))
 
 
-@router.post("/{plural}/{namespace}/{name}.git/info/lfs/objects/batch")
+@router.post("/{plural}/{namespace}/{name}.git/info/lfs/objects/batch", openapi_extra=_BATCH_DOC)
 async def lfs_batch(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
     """LFS batch API of a dataset or Space repo."""
     if plural not in ("datasets", "spaces"):
@@ -100,13 +130,7 @@ async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
     """Receive one LFS object through a signed link; stored only if its sha256 and size match."""
     reg = registry_of(request)
     check_oid(oid)
-    q = request.query_params
-    try:
-        size, expires, repo_pk = int(q.get("size", "")), int(q.get("expires", "")), int(q.get("repo", ""))
-    except ValueError:
-        raise ForbiddenError("Invalid upload link.") from None
-    if not hmac.compare_digest(_sign(reg, oid, size, expires, repo_pk), q.get("sig", "")) or expires < time.time():
-        raise ForbiddenError("Upload link is invalid or has expired; ask the batch API for a new one.")
+    size, repo_pk = _check_link(reg, request, oid)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) != size:
         raise InvalidInputError(f"Size mismatch: announced {size} bytes, request body has {declared}.")
@@ -120,14 +144,22 @@ async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
     return {"oid": stored.oid, "size": stored.size}
 
 
-@router.post("/api/lfs/objects/{oid}/verify")
-async def lfs_verify(request: Request, oid: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    """Confirm an LFS object arrived whole."""
+def _verified(reg: Registry, repo_pk: int, oid: str, size: int) -> bool:
+    # Only an object that reached this repo (or a public one) counts: a private object elsewhere stays unseen.
+    return reg.blobs.exists(oid) and may_reference(reg, None, repo_pk, oid) and _has_blob(reg, oid, size)
+
+
+@router.post("/api/lfs/objects/{oid}/verify", openapi_extra=json_body_doc(
+    {"oid": {"type": "string"}, "size": {"type": "integer"}}, required=("oid", "size")))
+async def lfs_verify(request: Request, oid: str) -> dict[str, Any]:
+    """Confirm an LFS object arrived whole, through the signed verify link the batch API gave for it."""
     reg = registry_of(request)
     check_oid(oid)
+    signed_size, repo_pk = _check_link(reg, request, oid, purpose="verify:")
+    body = await json_object(request, what="LFS verify body")
     size = body.get("size")
-    if body.get("oid") != oid or not isinstance(size, int):
-        raise InvalidInputError("Verify body must repeat the object's 'oid' and integer 'size'.")
-    if not await run_in_threadpool(_has_blob, reg, oid, size):
+    if body.get("oid") != oid or not isinstance(size, int) or size != signed_size:
+        raise InvalidInputError("Verify body must repeat the object's 'oid' and the integer 'size' of its link.")
+    if not await run_in_threadpool(_verified, reg, repo_pk, oid, size):
         raise InvalidInputError(f"Object {oid} ({size} bytes) has not been uploaded.")
     return {"oid": oid, "size": size}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from hub.deps import base_url, registry_of, repo_for
-from registry.describe import weights_index
+from registry.versions import weights_index
 from registry.errors import InvalidInputError
 from registry.models import diff_revisions, model_card
 from registry.repos import load_version

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.bodies import json_body_doc, json_object
 from hub.deps import base_url, registry_of, repo_for
 from hub.serialize import commit_item, refs_body
 from registry import refs
@@ -25,15 +26,16 @@ async def list_refs(request: Request, plural: str, namespace: str, name: str) ->
     return refs_body(await run_in_threadpool(refs.list_refs, reg, repo))
 
 
-@router.post("/api/{plural}/{namespace}/{name}/branch/{branch:path}")
-async def create_branch(request: Request, plural: str, namespace: str, name: str, branch: str,
-                        body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
+@router.post("/api/{plural}/{namespace}/{name}/branch/{branch:path}", openapi_extra=json_body_doc(
+    {"startingPoint": {"type": "string"}, "emptyBranch": {"type": "boolean"}}, optional=True))
+async def create_branch(request: Request, plural: str, namespace: str, name: str, branch: str) -> dict[str, Any]:
     """Create a branch at `startingPoint` (default: main); 409 if it exists."""
     reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
-    start = (body or {}).get("startingPoint") or "main"
+    body = await json_object(request, what="branch body", optional=True)
+    start = body.get("startingPoint") or "main"
     if not isinstance(start, str):
         raise InvalidInputError("Field 'startingPoint' must be a string.")
-    if (body or {}).get("emptyBranch"):
+    if body.get("emptyBranch"):
         raise InvalidInputError("Empty branches are not supported; create the branch from a revision.")
     made = await run_in_threadpool(refs.create_ref, reg, repo, "branch", branch, revision=start)
     return {"name": made.name, "ref": made.full_ref, "targetCommit": made.commit_oid}
@@ -47,11 +49,12 @@ async def delete_branch(request: Request, plural: str, namespace: str, name: str
     return {"deleted": branch}
 
 
-@router.post("/api/{plural}/{namespace}/{name}/tag/{revision:path}")
-async def create_tag(request: Request, plural: str, namespace: str, name: str, revision: str,
-                     body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.post("/api/{plural}/{namespace}/{name}/tag/{revision:path}", openapi_extra=json_body_doc(
+    {"tag": {"type": "string"}, "message": {"type": "string"}}, required=("tag",)))
+async def create_tag(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
     """Tag `revision` with `tag`; 409 if the tag exists."""
     reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
+    body = await json_object(request, what="tag body")
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise InvalidInputError("Field 'tag' must be a string.")

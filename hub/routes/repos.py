@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.bodies import json_body_doc, json_object
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
 from hub.serialize import repo_info, repo_summary
 from registry import auth, repos
-from registry.repos import load_version
-from registry.describe import describe, split_front_matter
+from registry.modelmeta import parse_card
+from registry.versions import read_version
 from registry.errors import InvalidInputError, UnauthorizedError
 from registry.names import check_repo_type, parse_repo_id
 
@@ -41,10 +42,28 @@ def _body_str(body: dict[str, Any], key: str, *, required: bool = False) -> str 
 def _target(body: dict[str, Any], principal: auth.Principal) -> tuple[str, str]:
     name = _body_str(body, "name", required=True)
     assert name is not None
-    namespace = _body_str(body, "organization") or principal.user
+    organization = _body_str(body, "organization")
+    # huggingface_hub sends `name` and `organization` apart; a `namespace/name` in `name` alone is accepted too.
+    full = name
+    if organization is None and "/" in name:
+        organization, name = name.split("/", 1)  # an empty namespace is refused by parse_repo_id
     if "/" in name:
-        namespace, name = name.split("/", 1)
-    return namespace, name
+        raise InvalidInputError(f"Invalid name {full!r}: expected a repo name, or 'namespace/name' without "
+                                "'organization'.")
+    return (principal.user if organization is None else organization), name
+
+
+async def _signed_in(request: Request, action: str) -> auth.Principal:
+    """The caller, who must have sent a valid token; checked before any body is read."""
+    principal = await principal_of(request)
+    if principal is None:
+        raise UnauthorizedError(f"You must be authenticated (HF_TOKEN) to {action}.")
+    return principal
+
+
+_REPO_FIELDS = {"name": {"type": "string"}, "organization": {"type": "string"},
+                "type": {"type": "string", "enum": ["model", "dataset", "space"]}}
+_VISIBILITY_FIELDS = {"private": {"type": "boolean"}, "visibility": {"type": "string", "enum": ["private", "public"]}}
 
 
 def _visibility(body: dict[str, Any]) -> bool | None:
@@ -59,12 +78,12 @@ def _visibility(body: dict[str, Any]) -> bool | None:
     return private
 
 
-@router.post("/api/repos/create")
-async def create_repo(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+@router.post("/api/repos/create", openapi_extra=json_body_doc(
+    {**_REPO_FIELDS, **_VISIBILITY_FIELDS, "sdk": {"type": "string"}}, required=("name",)))
+async def create_repo(request: Request) -> Response:
     """Create a model, dataset or Space repo (409 with its `url` if it exists)."""
-    principal = await principal_of(request)
-    if principal is None:
-        raise UnauthorizedError("You must be authenticated (HF_TOKEN) to create a repo.")
+    principal = await _signed_in(request, "create a repo")
+    body = await json_object(request, what="repo creation body")
     namespace, name = _target(body, principal)
     ref = parse_repo_id(f"{namespace}/{name}", check_repo_type(body.get("type")))
     auth.check_can_write(principal, ref.namespace)
@@ -77,12 +96,11 @@ async def create_repo(request: Request, body: dict[str, Any] = Body(...)) -> Res
     return JSONResponse({"url": url, "name": ref.repo_id, "id": ref.repo_id})
 
 
-@router.delete("/api/repos/delete")
-async def delete_repo(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.delete("/api/repos/delete", openapi_extra=json_body_doc(_REPO_FIELDS, required=("name",)))
+async def delete_repo(request: Request) -> dict[str, Any]:
     """Delete a repo."""
-    principal = await principal_of(request)
-    if principal is None:
-        raise UnauthorizedError("You must be authenticated (HF_TOKEN) to delete a repo.")
+    principal = await _signed_in(request, "delete a repo")
+    body = await json_object(request, what="repo deletion body")
     namespace, name = _target(body, principal)
     ref = parse_repo_id(f"{namespace}/{name}", check_repo_type(body.get("type")))
     reg = registry_of(request)
@@ -91,10 +109,13 @@ async def delete_repo(request: Request, body: dict[str, Any] = Body(...)) -> dic
     return {"deleted": ref.repo_id}
 
 
-@router.post("/api/repos/move")
-async def move_repo(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.post("/api/repos/move", openapi_extra=json_body_doc(
+    {"fromRepo": {"type": "string"}, "toRepo": {"type": "string"}, "type": _REPO_FIELDS["type"]},
+    required=("fromRepo", "toRepo")))
+async def move_repo(request: Request) -> dict[str, Any]:
     """Rename a repo (`fromRepo` -> `toRepo`)."""
-    principal = await principal_of(request)
+    principal = await _signed_in(request, "move a repo")
+    body = await json_object(request, what="repo move body")
     repo_type = check_repo_type(body.get("type"))
     src = parse_repo_id(_body_str(body, "fromRepo", required=True) or "", repo_type)
     dst = parse_repo_id(_body_str(body, "toRepo", required=True) or "", repo_type)
@@ -105,14 +126,15 @@ async def move_repo(request: Request, body: dict[str, Any] = Body(...)) -> dict[
     return {"url": repo_url(request, dst)}
 
 
-@router.put("/api/{plural}/{namespace}/{name}/settings")
-async def update_settings(request: Request, plural: str, namespace: str, name: str,
-                          body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.put("/api/{plural}/{namespace}/{name}/settings", openapi_extra=json_body_doc(
+    {**_VISIBILITY_FIELDS, "gated": {"type": "boolean"}}))
+async def update_settings(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
     """Change repo settings: visibility (`private` or `visibility`); `gated` is accepted only as false."""
     ref = repo_ref(plural, namespace, name)
     reg = registry_of(request)
-    principal = await principal_of(request)
+    principal = await _signed_in(request, "change repo settings")
     await run_in_threadpool(open_repo, reg, ref, principal, write=True)
+    body = await json_object(request, what="repo settings body")
     private = _visibility(body)
     if body.get("gated") not in (None, False):
         raise InvalidInputError("Gated repos are not supported by this hub.")
@@ -123,8 +145,7 @@ async def update_settings(request: Request, plural: str, namespace: str, name: s
 
 def _info(reg: Any, ref: Any, principal: Any, revision: str) -> dict[str, Any]:
     repo = open_repo(reg, ref, principal)
-    commit, tree = load_version(reg, repo, revision)
-    return repo_info(repo, commit, tree, describe(reg, ref.type, commit.tree_oid, tree))
+    return repo_info(repo, read_version(reg, repo, revision))
 
 
 @router.get("/api/{plural}/{namespace}/{name}")
@@ -168,16 +189,11 @@ def _listing(reg: Any, plural: str, principal: Any, request: Request) -> tuple[l
     )
     out = []
     for repo in rows:
-        meta = _head_meta(reg, repo)
-        if filters and not all(f in meta.get("tags", []) or f == meta.get("pipeline_tag") for f in filters):
+        head = read_version(reg, repo, "main")
+        if filters and not all(f in head.tags or f == head.meta.pipeline_tag for f in filters):
             continue
-        out.append(repo_summary(repo, meta))
+        out.append(repo_summary(repo, head))
     return out[offset: offset + page], len(out) > offset + page
-
-
-def _head_meta(reg: Any, repo: Any) -> dict[str, Any]:
-    commit, tree = load_version(reg, repo, "main")
-    return describe(reg, repo.ref.type, commit.tree_oid, tree)
 
 
 @router.get("/api/{plural}")
@@ -195,12 +211,14 @@ async def list_repos(request: Request, plural: str) -> Response:
     return JSONResponse(items, headers=headers)
 
 
-@router.post("/api/validate-yaml")
-async def validate_yaml(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.post("/api/validate-yaml", openapi_extra=json_body_doc(
+    {"content": {"type": "string"}, "repoType": {"type": "string"}}, required=("content",)))
+async def validate_yaml(request: Request) -> dict[str, Any]:
     """Check a README's YAML header the way the Hub does before a commit that touches it."""
+    body = await json_object(request, what="validate-yaml body")
     content = body.get("content")
     if not isinstance(content, str):
         raise InvalidInputError("Field 'content' must be a string.")
-    _, _, error = split_front_matter(content)
+    error = parse_card(content).error
     # Like the Hub, a broken header is a warning here; the commit still goes through and the card shows it.
     return {"errors": [], "warnings": [{"message": error}] if error else []}

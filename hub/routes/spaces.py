@@ -24,9 +24,9 @@ from starlette.types import Receive, Scope, Send
 
 from hub.deps import open_repo, principal_of, registry_of, repo_ref
 from hub.errors import error_response
-from hub.space_bundle import render_model_bundle
-from hub.spaces import DemoFailedError, host_of
+from hub.spaces import host_of, render_model_bundle
 from registry import auth
+from registry.errors import DemoFailedError
 
 _DEMO_PATH = re.compile(
     r"^/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -37,7 +37,7 @@ _DEMO_PATH = re.compile(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    host_of(app)  # set up the demo loader (HF_ENDPOINT, bot token) before the first visit
+    host_of(app)
     yield
     await host_of(app).close()
 
@@ -48,7 +48,7 @@ router = APIRouter(lifespan=_lifespan)
 @router.get("/api/vitrine/spaces")
 async def live_demos(request: Request) -> dict[str, Any]:
     """Demos loaded in this process (least recently used first), their memory estimates and the budget."""
-    return host_of(request.app).snapshot(await principal_of(request))
+    return await run_in_threadpool(host_of(request.app).snapshot, await principal_of(request))
 
 
 @router.get("/api/vitrine/spaces/{namespace}/{name}/bundle")

@@ -18,7 +18,10 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
+from tests.conftest import ADMIN_TOKEN
 from tests.helpers import safetensors_bytes
+
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 MB = 1024 * 1024
 
@@ -133,16 +136,16 @@ def test_second_upload_of_unchanged_files_sends_no_lfs_bytes(admin_api: HfApi, h
     (folder / "model.safetensors").write_bytes(safetensors_bytes(4 * MB, seed=1))
     (folder / "config.json").write_text("{}")
     admin_api.upload_folder(folder_path=folder, repo_id=repo_id)
-    before = httpx.get(f"{hub.url}/api/vitrine/stats").json()
+    before = httpx.get(f"{hub.url}/api/vitrine/stats", headers=ADMIN).json()
     head_before = admin_api.model_info(repo_id).sha
     admin_api.upload_folder(folder_path=folder, repo_id=repo_id)
-    after = httpx.get(f"{hub.url}/api/vitrine/stats").json()
+    after = httpx.get(f"{hub.url}/api/vitrine/stats", headers=ADMIN).json()
     assert after["lfs_bytes_received"] == before["lfs_bytes_received"]
     assert after["lfs_objects_received"] == before["lfs_objects_received"]
     # And a new name for the same content is a commit without any transfer either.
     admin_api.upload_file(path_or_fileobj=folder / "model.safetensors", path_in_repo="again.safetensors",
                           repo_id=repo_id)
-    assert httpx.get(f"{hub.url}/api/vitrine/stats").json()["lfs_bytes_received"] == before["lfs_bytes_received"]
+    assert httpx.get(f"{hub.url}/api/vitrine/stats", headers=ADMIN).json()["lfs_bytes_received"] == before["lfs_bytes_received"]
     assert admin_api.model_info(repo_id).sha != head_before
 
 

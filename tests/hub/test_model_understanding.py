@@ -224,3 +224,30 @@ def test_weight_diff_names_exactly_the_finetuned_layer(hub, admin_api: HfApi, re
     assert "bert.encoder.layer.1" in out.stdout and "bert.encoder.layer.0" not in out.stdout
     missing = httpx.get(f"{hub.url}/api/vitrine/models/{repo_id}/diff", params={"old": "v1", "new": "nope"})
     assert missing.status_code == 404 and missing.headers["x-error-code"] == "RevisionNotFound"
+
+
+def test_weight_diff_cli_names_every_added_removed_and_reshaped_tensor(hub: Server, admin_api: HfApi,
+                                                                       repo_name: str) -> None:
+    import numpy as np
+    from safetensors.numpy import save
+
+    repo_id = f"acme/{repo_name}"
+    rng = np.random.default_rng(0)
+    kept = rng.standard_normal((4, 4), dtype=np.float32)
+    v1 = {"encoder.layer.0.weight": kept, "encoder.layer.1.weight": kept, "head.weight": np.ones((2, 4), np.float32),
+          "old_pooler.bias": np.zeros(3, np.float32)}
+    v2 = {"encoder.layer.0.weight": kept, "encoder.layer.1.weight": kept + 0.01,
+          "head.weight": np.ones((3, 4), np.float32), "new_adapter.lora_A": np.zeros((2, 4), np.float16)}
+    admin_api.create_repo(repo_id)
+    for tag, tensors in (("v1", v1), ("v2", v2)):
+        admin_api.upload_file(path_or_fileobj=save(tensors), path_in_repo="model.safetensors", repo_id=repo_id)
+        admin_api.create_tag(repo_id, tag=tag)
+
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.admin_token, "COLUMNS": "60"}
+    out = subprocess.run([VITRINE, "diff", repo_id, "v1", "v2"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    assert "added (1):" in lines and "+ new_adapter.lora_A  F16 [2, 4]" in lines
+    assert "removed (1):" in lines and "- old_pooler.bias  F32 [3]" in lines
+    assert "reshaped (1):" in lines and "~ head.weight  F32 [2, 4] -> F32 [3, 4]" in lines
+    assert not any("encoder.layer.0.weight" in line for line in lines)

@@ -1,9 +1,10 @@
 """Live demos: each model version's Gradio app, built on first visit and kept in an LRU under a memory budget.
 
 A demo is keyed by the commit(s) it shows, so when a branch moves the next visit builds the new
-commit's demo and the old one ages out of the LRU. Builds run one at a time off the event loop:
-Gradio's Blocks context is process-global, and a build loads the model from this very hub over
-HTTP (through `HF_ENDPOINT`), so the loop must stay free to answer those downloads.
+commit's demo and the old one ages out of the LRU. Builds run one at a time off the event loop
+(Gradio's Blocks context is process-global); the model loads from the blob store (hub/spaces/loader.py).
+Every request re-checks the rules of registry/demos.py against the repos as they are now, so a
+visibility change reaches a loaded demo on the very next request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import re
 import sys
 import time
@@ -22,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.space_bundle import Bundle, check_loadable, render_model_bundle, sync_space_repo
-from hub.space_loader import bot_token, configure_loader, load_live_demo
+from hub.spaces.bundle import Bundle, check_loadable, render_model_bundle
+from hub.spaces.loader import drop_model_dir, load_live_demo, model_dir
 from registry import auth
 from registry.commits import resolve_revision
 from registry.core import Registry
-from registry.errors import RegistryError
-from registry.repos import RepoRecord
+from registry.demos import rows_still_allowed, sync_space
+from registry.errors import DemoFailedError, RegistryError, RepoNotFoundError
+from registry.names import RepoRef
+from registry.repos import RepoRecord, get_repo
 from registry.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,10 +48,6 @@ DEMO_OVERHEAD_BYTES = 8 * MiB
 FAILURE_TTL_S = 30.0
 # An evicted demo still answering a request (an open event stream) is closed after this at the latest.
 RETIRE_GRACE_S = 120.0
-
-
-class DemoFailedError(RegistryError):
-    """A model version's demo could not be built (its model failed to load, say)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,6 @@ class LiveDemo:
     app: ASGIApp
     bundle: Bundle
     estimated_bytes: int
-    namespace: str
-    private: bool
     module: str
     built_at: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.time)
@@ -96,8 +94,9 @@ class SpaceHost:
     def __init__(self, reg: Registry, settings: Settings) -> None:
         self.reg = reg
         self.budget_bytes = settings.demo_memory_budget_mb * MiB
-        self.endpoint, self._own_endpoint = configure_loader(settings)
-        self._token: str | None = None
+        # Gradio's own process settings: no usage analytics from a self-hosted hub, files under its home.
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.home / "gradio"))
         self._live: OrderedDict[DemoKey, LiveDemo] = OrderedDict()
         self._building: dict[DemoKey, asyncio.Task[LiveDemo]] = {}
         self._failures: dict[DemoKey, tuple[float, str]] = {}
@@ -122,7 +121,12 @@ class SpaceHost:
             DemoFailedError: the build failed (now or within the last FAILURE_TTL_S seconds).
             UnsafeFileError: the model holds unsafe pickles.
         """
-        live = self._live.get(key) or await self._obtain(repo, key)
+        live = self._live.get(key)
+        if live is not None and not await run_in_threadpool(rows_still_allowed, self.reg, repo, live.bundle.example_source):
+            # Built with a dataset's rows that this model's readers may no longer all see: rebuild without them.
+            await self._drop(key)
+            live = None
+        live = live or await self._obtain(repo, key)
         # Counted as in use from here, so an eviction while we wait below does not close it under us.
         live.active += 1
         try:
@@ -156,13 +160,19 @@ class SpaceHost:
             task.exception()  # retrieved here, so a build nobody waits for any more logs no asyncio warning
 
     def snapshot(self, viewer: auth.Principal | None) -> dict[str, Any]:
-        """Loaded demos the viewer may see (least recently used first), the budget and counters."""
-        visible = [live for live in self._live.values()
-                   if not live.private or (viewer is not None and viewer.may_read_namespace(live.namespace))]
-        return {"budget_bytes": self.budget_bytes,
-                "used_bytes": sum(live.estimated_bytes for live in self._live.values()),
-                "builds": self.stats["builds"], "evictions": self.stats["evictions"],
-                "failures": self.stats["failures"], "demos": [live.to_json() for live in visible]}
+        """Loaded demos the viewer may read now (least recently used first), the budget, and what they use.
+
+        Totals count only those demos; the process-wide counters, which count every demo, are for admins.
+        Visibility is read from the database here, not from the demo, so a change shows at once.
+        """
+        visible = [live for live in list(self._live.values()) if _may_read(self.reg, viewer, live.key.repo_id)]
+        out: dict[str, Any] = {"budget_bytes": self.budget_bytes,
+                               "used_bytes": sum(live.estimated_bytes for live in visible),
+                               "demos": [live.to_json() for live in visible]}
+        if viewer is not None and viewer.is_admin:
+            out.update(builds=self.stats["builds"], evictions=self.stats["evictions"],
+                       failures=self.stats["failures"], all_used_bytes=sum(x.estimated_bytes for x in self._live.values()))
+        return out
 
     async def close(self) -> None:
         """Close every loaded demo (hub shutdown)."""
@@ -178,8 +188,9 @@ class SpaceHost:
             try:
                 bundle = await run_in_threadpool(render_model_bundle, self.reg, repo, key.sha, compare=key.compare_sha)
                 check_loadable(bundle)
-                token = await run_in_threadpool(self._loader_token) if repo.private else None
-                demo, app = await run_in_threadpool(load_live_demo, bundle.files["app.py"], _module_name(key), token)
+                dirs = {v.commit.oid: await run_in_threadpool(model_dir, self.reg, v.commit.oid, v.tree)
+                        for v in bundle.versions}
+                demo, app = await run_in_threadpool(load_live_demo, bundle.files["app.py"], _module_name(key), dirs)
             except RegistryError:
                 raise
             except Exception as exc:
@@ -188,8 +199,7 @@ class SpaceHost:
                 log.exception("building the demo of %s failed", key.label)
                 self._failures[key] = (time.monotonic(), message)
                 raise DemoFailedError(message) from None
-        live = LiveDemo(key=key, demo=demo, app=app, bundle=bundle, namespace=repo.ref.namespace,
-                        private=repo.private, module=_module_name(key),
+        live = LiveDemo(key=key, demo=demo, app=app, bundle=bundle, module=_module_name(key),
                         estimated_bytes=bundle.weight_bytes + DEMO_OVERHEAD_BYTES)
         await live.stack.enter_async_context(app.router.lifespan_context(app))  # type: ignore[attr-defined]
         self._failures.pop(key, None)
@@ -221,6 +231,14 @@ class SpaceHost:
             else:
                 asyncio.get_running_loop().call_later(RETIRE_GRACE_S, _spawn_close, self, live)
 
+    async def _drop(self, key: DemoKey) -> None:
+        live = self._live.pop(key, None)
+        if live is None:
+            return
+        live.retired = True
+        if live.active == 0:
+            await self._close(live)
+
     async def _close(self, live: LiveDemo) -> None:
         if live.demo is None:  # already closed
             return
@@ -230,22 +248,18 @@ class SpaceHost:
             demo.close(verbose=False)
         except Exception:  # a demo that fails to close must not take the request or the hub down
             log.exception("closing the demo of %s failed", live.key.label)
+        if not any(other.key.sha == live.key.sha or other.key.compare_sha == live.key.sha for other in self._live.values()):
+            drop_model_dir(self.reg, live.key.sha)
         module = sys.modules.pop(live.module, None)
         if module is not None:
             # FastAPI caches facts about Gradio's route functions in process-wide LRUs, and those keep
             # the Blocks alive for a while; emptying the app's module frees the model regardless.
             module.__dict__.clear()
 
-    def _loader_token(self) -> str | None:
-        # Private models load with a read-only token, and only from this hub: never sent elsewhere.
-        if self._token is None and self._own_endpoint:
-            self._token = bot_token(self.reg)
-        return self._token
-
     def _sync_space(self, repo: RepoRecord, live: LiveDemo) -> None:
         # The Space repo is a copy kept for people; failing to update it must not fail the visit.
         try:
-            commit = sync_space_repo(self.reg, repo, live.bundle)
+            commit = sync_space(self.reg, repo, live.bundle.space_files, sha=live.key.sha, task=live.bundle.task)
         except Exception:
             log.exception("committing the bundle of %s to its Space repo failed", live.key.label)
             return
@@ -258,6 +272,15 @@ def _child_scope(scope: Scope, prefix: str) -> Scope:
     # The demo's code has no business with the caller's hub token.
     headers = [(k, v) for k, v in scope["headers"] if k not in (b"authorization", b"x-hf-authorization")]
     return dict(scope, root_path=scope.get("root_path", "") + prefix, headers=headers)
+
+
+def _may_read(reg: Registry, viewer: auth.Principal | None, repo_id: str) -> bool:
+    namespace, _, name = repo_id.partition("/")
+    try:
+        repo = get_repo(reg, RepoRef("model", namespace, name))
+    except RepoNotFoundError:
+        return False
+    return not repo.private or (viewer is not None and viewer.may_read_namespace(namespace))
 
 
 def _spawn_close(host: SpaceHost, live: LiveDemo) -> None:
