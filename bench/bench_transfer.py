@@ -15,23 +15,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import httpx
+from bench.hubproc import free_port, start_hub
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RssSampler(threading.Thread):
@@ -80,19 +71,10 @@ def main() -> None:
                 fh.write(os.urandom(1 << 20))
     size = src.stat().st_size
 
-    port, token = free_port(), "hf_bench_admin"
+    token = "hf_bench_admin"
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
-    env = {**os.environ, "VITRINE_HOME": str(home), "VITRINE_ADMIN_TOKEN": token}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "vitrine"), "serve", "--port", str(port),
-                               "--log-level", "warning"], env=env)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{endpoint}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    server, endpoint = start_hub(home, token)
     sampler = RssSampler(server.pid)
     sampler.start()
 

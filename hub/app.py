@@ -16,7 +16,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import error_response, error_statuses, install_error_handlers
-from hub.routes import commits, files, lfs, models, refs, repos, spaces, vitrine
+from hub.routes import commits, datasets, evals, files, lfs, models, refs, repos, spaces, vitrine
 from registry import auth
 from registry.core import Registry
 from registry.settings import Settings
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # `spaces` goes last: its catch-all under /spaces/{owner}/{name}/ must not shadow Space repo file routes.
-    for module in (vitrine, models, repos, refs, commits, lfs, files, spaces):
+    for module in (vitrine, models, datasets, evals, repos, refs, commits, lfs, files, spaces):
         app.include_router(module.router)
     app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]
     return app

@@ -79,6 +79,8 @@ def version_meta(v: RepoVersion) -> dict[str, Any]:
         vitrine["weights"] = {"files": list(v.weights.files), "totalBytes": v.weights.total_bytes,
                               "sharded": v.weights.sharded, "tensors": len(v.weights.tensors)}
     vitrine["unsafeFiles"] = [{"path": u.path, "unsafeGlobals": list(u.globals)} for u in v.unsafe_files]
+    if v.eval_results:
+        out["evalResults"] = list(v.eval_results)
     return out
 
 
@@ -118,7 +120,7 @@ def repo_info(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
         siblings=[sibling(e) for e in sorted(tree.values(), key=lambda e: e.path)],
         usedStorage=sum(e.size for e in tree.values()),
     )
-    for key in ("safetensors", "config", "vitrine"):
+    for key in ("safetensors", "config", "vitrine", "evalResults"):
         if meta.get(key) is not None:
             out[key] = meta[key]
     if repo.ref.type == "dataset":

@@ -90,3 +90,26 @@ class StorageUnavailableError(StorageError):
 
 class DemoFailedError(RegistryError):
     """A model version's demo could not be built (its model failed to load, say)."""
+
+
+class DatasetQueryError(InvalidInputError):
+    """A query on a dataset was refused or failed: not one read-only SELECT, outside the sandbox, too slow or too big.
+
+    `reason` says which: `statement`, `permission`, `timeout`, `memory`, `syntax` or `sql`.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class NotFoundError(RegistryError, LookupError):
+    """Something Vitrine itself keeps (a job, an evaluation) does not exist, or the caller may not see it."""
+
+
+class JobNotFoundError(NotFoundError):
+    """No job with that id (or the caller may not see it: answered the same)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job {job_id} not found.")
+        self.job_id = job_id

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from registry import db
 from registry.core import Registry
+from registry.snapshots import drop_snapshot_dir
 from registry.trees import decode_tree
 
 
@@ -71,6 +72,7 @@ class GcReport:
     freed_bytes: int = 0
     kept: int = 0
     temp_files: int = 0
+    snapshots: int = 0
 
 
 def referenced_oids(reg: Registry) -> set[str]:
@@ -99,5 +101,15 @@ def gc(reg: Registry, *, grace_seconds: float, dry_run: bool = False, progress: 
         report.temp_files += 1
         if not dry_run:
             tmp.unlink(missing_ok=True)
+    # Snapshot folders (links for demos and evaluations) of commits that no longer exist point at nothing.
+    snapshots = reg.settings.home / "snapshots"
+    if snapshots.is_dir():
+        with reg.engine.connect() as conn:
+            commits = set(conn.execute(sa.select(db.commits.c.oid)).scalars())
+        for folder in snapshots.iterdir():
+            if folder.name not in commits and not folder.name.startswith("."):
+                report.snapshots += 1
+                if not dry_run:
+                    drop_snapshot_dir(reg, folder.name)
     # Trees are left alone: they are small, and deleting one could race a commit that is about to reuse it.
     return report

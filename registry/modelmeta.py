@@ -150,7 +150,7 @@ def read_card_metadata(card_text: str | None) -> tuple[dict[str, Any], str | Non
         return {}, None
     if not isinstance(data, dict):
         return {}, f"card header must be a YAML mapping, got {type(data).__name__}"
-    return _jsonable(data), None
+    return jsonable(data), None
 
 
 def detect_model_meta(config: dict[str, Any] | None, card: str | Card | None, *, filenames: list[str]) -> ModelMeta:
@@ -295,12 +295,12 @@ def as_list(value: Any) -> list[Any]:
     return [v for v in value if v is not None] if isinstance(value, list) else [value]
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """YAML gives dates and other non-JSON scalars; the API needs plain JSON."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if value is None or isinstance(value, (str, int, float, bool)):

@@ -11,7 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from registry import db
 from registry.auth import Principal, ensure_user
 from registry.blobs import git_blob_oid
-from registry.commits import CommitRecord, managed_by_hub, resolve_revision, set_ref, write_commit
+from registry.commits import (
+    CommitRecord,
+    history,
+    last_commits,
+    managed_by_hub,
+    resolve_revision,
+    set_ref,
+    write_commit,
+)
 from registry.core import Registry
 from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError
 from registry.names import BOT_USER, RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
@@ -164,6 +172,25 @@ def list_repos(
     q = q.order_by(col.desc() if descending else col.asc(), db.repos.c.id)
     with reg.engine.connect() as conn:
         return [_record(r) for r in conn.execute(q)]
+
+
+def resolve_commit(reg: Registry, repo: RepoRecord, revision: str) -> CommitRecord:
+    """The commit `revision` (branch, tag or commit id) names in `repo`."""
+    with reg.engine.connect() as conn:
+        return resolve_revision(conn, repo.pk, repo.ref, revision)
+
+
+def commit_history(reg: Registry, repo: RepoRecord, revision: str, *, limit: int) -> list[CommitRecord]:
+    """Up to `limit` commits of `repo` reachable from `revision` by first parents, newest first."""
+    with reg.engine.connect() as conn:
+        start = resolve_revision(conn, repo.pk, repo.ref, revision)
+        return history(conn, repo.pk, start.oid, limit=limit)
+
+
+def last_changes(reg: Registry, repo: RepoRecord, commit: CommitRecord, paths: list[str]) -> dict[str, CommitRecord]:
+    """For each path (file or folder), the newest commit from `commit` back that changed it."""
+    with reg.engine.connect() as conn:
+        return last_commits(reg, conn, repo.pk, commit.oid, paths)
 
 
 def load_version(reg: Registry, repo: RepoRecord, revision: str) -> tuple[CommitRecord, dict[str, TreeEntry]]:

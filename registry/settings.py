@@ -52,8 +52,20 @@ class Settings:
     gc_grace_seconds: int = _setting(
         3600, "VITRINE_GC_GRACE_SECONDS", "`vitrine gc` keeps unreferenced blobs younger than this (uploads in flight)."
     )
+    console_hub_url: str = _setting(
+        "", "VITRINE_ENDPOINT", "Hub URL the console talks to; default $HF_ENDPOINT, else http://$VITRINE_HOST:$VITRINE_PORT."
+    )
+    console_token: str = _setting(
+        "", "VITRINE_TOKEN", "Token the console signs in with for a local setup; default $HF_TOKEN, else anonymous."
+    )
     demo_memory_budget_mb: int = _setting(
         2048, "VITRINE_DEMO_MEMORY_MB", "Memory budget for live Gradio demos kept loaded (LRU), in MiB."
+    )
+    sql_row_limit: int = _setting(
+        10000, "VITRINE_SQL_ROW_LIMIT", "Most rows a dataset SQL query or preview returns (more are cut, flagged truncated)."
+    )
+    sql_timeout_s: int = _setting(
+        30, "VITRINE_SQL_TIMEOUT_S", "Seconds a dataset SQL query, preview or statistics may run before it is interrupted."
     )
 
     @classmethod

@@ -12,18 +12,21 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
+import yaml
+
 from registry.commits import CommitRecord
 from registry.core import Registry
 from registry.datasetcards import dataset_tags
 from registry.errors import InvalidInputError
 from registry.inspect import scan_pickle
-from registry.modelmeta import Card, ModelMeta, detect_model_meta, parse_card
+from registry.modelmeta import Card, ModelMeta, jsonable, detect_model_meta, parse_card
 from registry.pickles import is_pickle_path
 from registry.repos import RepoRecord, load_version
 from registry.trees import TreeEntry
 from registry.weights import WeightsIndex, index_weights
 
 MAX_SMALL_FILE = 2 * 1024 * 1024
+EVAL_RESULTS_DIR = ".eval_results"
 SHARD_INDEX = "model.safetensors.index.json"
 _CACHE_SIZE = 512
 
@@ -50,6 +53,8 @@ class RepoVersion:
     weights: WeightsIndex | None
     weights_error: str | None
     unsafe_files: tuple[UnsafeFile, ...]
+    eval_results: tuple[dict[str, Any], ...] = ()
+    """Entries of `.eval_results/*.yaml`, as the Hub serves them: `{"filename", "data"}` or `{"filename", "error"}`."""
 
     @property
     def tags(self) -> list[str]:
@@ -108,7 +113,29 @@ def _build(reg: Registry, repo_type: str, commit: CommitRecord, tree: dict[str, 
             facts = scan_pickle(reg, entry)
             if facts["unsafe"]:
                 unsafe.append(UnsafeFile(path, tuple(facts["unsafe"])))
-    return RepoVersion(repo_type, commit, tree, card, meta, config, weights, weights_error, tuple(unsafe))
+    return RepoVersion(repo_type, commit, tree, card, meta, config, weights, weights_error, tuple(unsafe),
+                       read_eval_results(reg, tree))
+
+
+def read_eval_results(reg: Registry, tree: dict[str, TreeEntry]) -> tuple[dict[str, Any], ...]:
+    """Every entry of the version's `.eval_results/*.yaml` files; a file that does not parse gives one error entry."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(p for p in tree if p.startswith(EVAL_RESULTS_DIR + "/") and p.endswith((".yaml", ".yml"))):
+        raw = read_small(reg, tree, path)
+        try:
+            data = yaml.safe_load(raw or b"")
+        except yaml.YAMLError as exc:
+            out.append({"filename": path, "error": f"invalid YAML: {' '.join(str(exc).split())}"})
+            continue
+        entries = data if isinstance(data, list) else [data]
+        for entry in entries:
+            dataset = entry.get("dataset") if isinstance(entry, dict) else None
+            if not isinstance(dataset, dict) or not dataset.get("id") or not dataset.get("task_id") \
+                    or "value" not in entry:
+                out.append({"filename": path, "error": "each entry needs dataset.id, dataset.task_id and value"})
+                continue
+            out.append({"filename": path, "data": jsonable(entry)})
+    return tuple(out)
 
 
 def read_small(reg: Registry, tree: dict[str, TreeEntry], path: str) -> bytes | None:

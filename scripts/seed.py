@@ -58,6 +58,46 @@ def seed(endpoint: str, token: str) -> None:
         ])
 
 
+def seed_evaluation(endpoint: str, token: str) -> None:
+    """Push demo/reviews (train and test splits) and demo/sentiment in two versions, then evaluate both on test."""
+    import csv
+    import tempfile
+
+    import httpx
+    from huggingface_hub import HfApi
+
+    from hub.cli import main as vitrine
+    from scripts.sample_data import build_sentiment, reviews
+
+    api = HfApi(endpoint=endpoint, token=token)
+    work = Path(tempfile.mkdtemp(prefix="vitrine-seed-"))
+    if not api.repo_exists("demo/reviews", repo_type="dataset"):
+        for split, n, seed_ in (("train", 256, 100), ("test", 240, 7)):
+            rows = reviews(n, seed=seed_)
+            path = work / f"{split}.csv"
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(list(rows))
+                writer.writerows(zip(*rows.values(), strict=True))
+            print(f"==> importing demo/reviews ({split})")
+            vitrine(["dataset", "import", str(path), "demo/reviews", "--split", split, "--endpoint", endpoint,
+                     "--token", token])
+    if not api.repo_exists("demo/sentiment"):
+        api.create_repo("demo/sentiment")
+        for tag, steps in (("v1", 2), ("v2", 8)):
+            print(f"==> training demo/sentiment {tag} ({steps} steps on CPU)")
+            folder = build_sentiment(work / tag, steps=steps)
+            info = api.upload_folder(folder_path=str(folder), repo_id="demo/sentiment",
+                                     commit_message=f"Sentiment classifier, {steps} fine-tuning steps")
+            api.create_tag("demo/sentiment", tag=tag, revision=info.oid)
+    for tag in ("v1", "v2"):
+        r = httpx.post(f"{endpoint}/api/vitrine/evals", headers={"authorization": f"Bearer {token}"}, timeout=60,
+                       json={"model": "demo/sentiment", "revision": tag, "dataset": "demo/reviews", "split": "test",
+                             "slices": ["lang"]})
+        r.raise_for_status()
+        print(f"==> evaluation of demo/sentiment@{tag} on demo/reviews: {r.json()['status']} ({r.json()['id']})")
+
+
 def main() -> None:
     """CLI entry: `python -m scripts.seed --endpoint URL --token T`."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -66,7 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     wait_for(args.endpoint)
     seed(args.endpoint, args.token)
-    print("==> sample model demo/all-MiniLM-L6-v2 and dataset demo/iris are on the hub")
+    seed_evaluation(args.endpoint, args.token)
+    print("==> on the hub: demo/all-MiniLM-L6-v2, demo/sentiment (v1, v2, both evaluated), demo/iris, demo/reviews")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,32 @@ import httpx
 import streamlit as st
 from huggingface_hub import HfApi
 
-ENDPOINT = os.environ.get("VITRINE_ENDPOINT", os.environ.get("HF_ENDPOINT", "http://127.0.0.1:8000"))
-TOKEN = os.environ.get("VITRINE_TOKEN") or os.environ.get("HF_TOKEN") or None
+from apps.console import evaluate
+from apps.console.client import VitrineClient
+from registry.settings import Settings
+
+# The same settings object as the hub and the CLI; the console reaches the hub only over HTTP.
+SETTINGS = Settings.from_env()
+ENDPOINT = (SETTINGS.console_hub_url or os.environ.get("HF_ENDPOINT")
+            or f"http://{SETTINGS.host}:{SETTINGS.port}").rstrip("/")
+TOKEN = SETTINGS.console_token or os.environ.get("HF_TOKEN") or None
 
 
 def main() -> None:
-    """Render the console."""
+    """Render the console: the page chosen in the sidebar."""
     st.set_page_config(page_title="Vitrine", layout="wide")
     st.title("Vitrine")
     st.caption(f"Hub: {ENDPOINT}")
     api = HfApi(endpoint=ENDPOINT, token=TOKEN)
+    page = st.sidebar.radio("Page", ["Browse", "Evaluate"], key="page")
+    if page == "Evaluate":
+        evaluate.render(api, VitrineClient(ENDPOINT, TOKEN))
+        return
+    browse(api)
+
+
+def browse(api: HfApi) -> None:
+    """The Browse page: a repo's files, history and, for models, what the hub knows of them."""
     kind = st.sidebar.radio("Browse", ["Models", "Datasets", "Spaces"])
     lister = {"Models": api.list_models, "Datasets": api.list_datasets, "Spaces": api.list_spaces}[kind]
     repo_type = {"Models": "model", "Datasets": "dataset", "Spaces": "space"}[kind]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hub.bodies import json_body_doc, json_object, parse_json
 from hub.routes.vitrine import stats_of
 from hub.deps import principal_of, registry_of, repo_for, repo_url
 from registry.commits import CommitRecord
@@ -52,12 +52,14 @@ def _no_pr(request: Request) -> None:
         raise InvalidInputError("Pull requests are not supported by this hub; commit to a branch instead.")
 
 
-@router.post("/api/{plural}/{namespace}/{name}/preupload/{revision:path}")
-async def preupload(request: Request, plural: str, namespace: str, name: str, revision: str,
-                    body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.post("/api/{plural}/{namespace}/{name}/preupload/{revision:path}",
+             openapi_extra=json_body_doc({"files": {"type": "array", "items": {"type": "object"}}},
+                                         required=("files",)))
+async def preupload(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
     """Tell the client, per file, whether to send it inline or through LFS, and what is already there."""
     _no_pr(request)
     reg, repo, _ = await _writable(request, plural, namespace, name)
+    body = await json_object(request, what="preupload body")
     files = body.get("files")
     if not isinstance(files, list):
         raise InvalidInputError("Field 'files' must be a list.")
@@ -104,10 +106,7 @@ async def parse_commit(reg: Registry, request: Request) -> tuple[dict[str, Any],
     header: dict[str, Any] | None = None
     ops: list[Operation] = []
     async for line in _lines(request.stream(), max_inline * 4 // 3 + 64 * 1024):
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise InvalidInputError(f"Malformed NDJSON line in commit: {line[:80]!r}") from None
+        item = parse_json(line, what="NDJSON line in commit")
         if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
             raise InvalidInputError("Each commit line must be an object with 'key' and an object 'value'.")
         key, value = item.get("key"), item["value"]

@@ -65,7 +65,7 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
     if not isinstance(body, dict) or body.get("operation") != "upload" or not isinstance(body.get("objects"), list):
         raise InvalidInputError("Only LFS 'upload' batches with an 'objects' list are supported.")
     transfers = body.get("transfers") or ["basic"]
-    if "basic" not in transfers:
+    if not isinstance(transfers, list) or "basic" not in transfers:
         raise InvalidInputError("This hub speaks the 'basic' LFS transfer only.")
     base, limit = base_url(request), reg.settings.max_upload_bytes
     expires = int(time.time()) + reg.settings.upload_url_ttl
@@ -93,14 +93,14 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
 
 def _citable(reg: Registry, principal: Any, repo_pk: int, oid: str, size: int) -> bool:
     """Whether the client may skip uploading `oid`: we have it, and it may cite it (see registry/lfs.py)."""
-    return _has_blob(reg, oid, size) and may_reference(reg, principal, repo_pk, oid)
+    if not (_present(reg, oid, size) and may_reference(reg, principal, repo_pk, oid)):
+        return False
+    reg.blobs.touch(oid)  # the client will not upload it again: keep gc off it until the commit lands
+    return True
 
 
-def _has_blob(reg: Registry, oid: str, size: int) -> bool:
-    if reg.blobs.exists(oid) and reg.blobs.size(oid) == size:
-        reg.blobs.touch(oid)  # the client will not upload it again: keep gc off it until the commit lands
-        return True
-    return False
+def _present(reg: Registry, oid: str, size: int) -> bool:
+    return reg.blobs.exists(oid) and reg.blobs.size(oid) == size
 
 
 _BATCH_DOC = json_body_doc({
@@ -145,8 +145,9 @@ async def lfs_upload(request: Request, oid: str) -> dict[str, Any]:
 
 
 def _verified(reg: Registry, repo_pk: int, oid: str, size: int) -> bool:
-    # Only an object that reached this repo (or a public one) counts: a private object elsewhere stays unseen.
-    return reg.blobs.exists(oid) and may_reference(reg, None, repo_pk, oid) and _has_blob(reg, oid, size)
+    # Only an object that reached this repo (or a public one) counts: a private object elsewhere stays unseen,
+    # and its mtime (gc's grace) untouched.
+    return _citable(reg, None, repo_pk, oid, size)
 
 
 @router.post("/api/lfs/objects/{oid}/verify", openapi_extra=json_body_doc(

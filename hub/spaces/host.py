@@ -25,15 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.spaces.bundle import Bundle, check_loadable, render_model_bundle
-from hub.spaces.loader import drop_model_dir, load_live_demo, model_dir
+from hub.spaces.loader import load_live_demo
 from registry import auth
-from registry.commits import resolve_revision
 from registry.core import Registry
 from registry.demos import rows_still_allowed, sync_space
 from registry.errors import DemoFailedError, RegistryError, RepoNotFoundError
 from registry.names import RepoRef
-from registry.repos import RepoRecord, get_repo
+from registry.repos import RepoRecord, get_repo, resolve_commit
 from registry.settings import Settings
+from registry.snapshots import snapshot_dir
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -106,9 +106,8 @@ class SpaceHost:
 
     def resolve(self, repo: RepoRecord, revision: str, compare: str | None) -> DemoKey:
         """The key of the demo showing `repo` at `revision` (and `compare`): revisions become commits."""
-        with self.reg.engine.connect() as conn:
-            sha = resolve_revision(conn, repo.pk, repo.ref, revision).oid
-            other = resolve_revision(conn, repo.pk, repo.ref, compare).oid if compare is not None else None
+        sha = resolve_commit(self.reg, repo, revision).oid
+        other = resolve_commit(self.reg, repo, compare).oid if compare is not None else None
         return DemoKey(repo.ref.repo_id, sha, other)
 
     async def serve(self, repo: RepoRecord, key: DemoKey, scope: Scope, receive: Receive, send: Send, *,
@@ -188,7 +187,7 @@ class SpaceHost:
             try:
                 bundle = await run_in_threadpool(render_model_bundle, self.reg, repo, key.sha, compare=key.compare_sha)
                 check_loadable(bundle)
-                dirs = {v.commit.oid: await run_in_threadpool(model_dir, self.reg, v.commit.oid, v.tree)
+                dirs = {v.commit.oid: await run_in_threadpool(snapshot_dir, self.reg, v.commit.oid, v.tree)
                         for v in bundle.versions}
                 demo, app = await run_in_threadpool(load_live_demo, bundle.files["app.py"], _module_name(key), dirs)
             except RegistryError:
@@ -248,8 +247,6 @@ class SpaceHost:
             demo.close(verbose=False)
         except Exception:  # a demo that fails to close must not take the request or the hub down
             log.exception("closing the demo of %s failed", live.key.label)
-        if not any(other.key.sha == live.key.sha or other.key.compare_sha == live.key.sha for other in self._live.values()):
-            drop_model_dir(self.reg, live.key.sha)
         module = sys.modules.pop(live.module, None)
         if module is not None:
             # FastAPI caches facts about Gradio's route functions in process-wide LRUs, and those keep

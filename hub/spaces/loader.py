@@ -1,55 +1,22 @@
 """How the hub runs a demo in-process: the one place that tells a demo where its model is.
 
 A live demo never reaches the hub over HTTP: the model version's files are laid out as a folder of
-links into the blob store (`$VITRINE_HOME/demo-models/<commit>`), and the rendered app.py gets that
+links into the blob store (`registry.snapshots.snapshot_dir`), and the rendered app.py gets that
 folder through its `MODEL_DIRS` global. So loading a private model needs no token, no process-wide
 `HF_ENDPOINT` or `HF_TOKEN` is rewritten, and no second copy of the weights lands in a download cache.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from registry.core import Registry
-from registry.trees import TreeEntry
-
 if TYPE_CHECKING:
     import gradio as gr
 
 FILE_TTL_S = 3600
-
-
-def model_dir(reg: Registry, sha: str, tree: dict[str, TreeEntry]) -> Path:
-    """A folder holding the files of commit `sha` as symlinks into the blob store, made once per commit.
-
-    Built under a temporary name and renamed into place, so a folder that exists is complete.
-    """
-    root = reg.settings.home / "demo-models"
-    final = root / sha
-    if final.is_dir():
-        return final
-    staging = root / f".{sha}.{uuid.uuid4().hex}"
-    for path, entry in tree.items():
-        target = staging / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(reg.blobs.path(entry.oid), target)
-    staging.mkdir(parents=True, exist_ok=True)  # an empty tree still gets its folder
-    try:
-        os.rename(staging, final)
-    except OSError:  # a concurrent build of the same commit won
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
-def drop_model_dir(reg: Registry, sha: str) -> None:
-    """Remove the folder of links made by `model_dir` (the blobs stay)."""
-    shutil.rmtree(reg.settings.home / "demo-models" / sha, ignore_errors=True)
 
 
 def load_live_demo(app_py: str, module: str, model_dirs: dict[str, Path]) -> tuple[gr.Blocks, FastAPI]:

@@ -18,15 +18,6 @@ from tests.conftest import Server, start_server
 from tests.helpers import assert_hub_error
 
 
-@pytest.fixture
-def repo(admin_api: HfApi, repo_name: str) -> str:
-    """A model repo with one file."""
-    repo_id = f"acme/{repo_name}"
-    admin_api.create_repo(repo_id)
-    admin_api.upload_file(path_or_fileobj=b"original", path_in_repo="keep.txt", repo_id=repo_id)
-    return repo_id
-
-
 def auth(hub: Server) -> dict[str, str]:
     return {"authorization": f"Bearer {hub.admin_token}"}
 
@@ -99,7 +90,7 @@ def test_lfs_hash_and_size_mismatch(hub, admin_api, repo) -> None:  # type: igno
     assert_hub_error(httpx.put(href, content=bad), 400, "BadRequest", contains="sha256 mismatch")
     assert_hub_error(httpx.put(href, content=good[:-10]), 400, "BadRequest", contains="Size mismatch")
     assert_hub_error(httpx.put(href.replace("sig=", "sig=0"), content=good), 403, "Forbidden")
-    verify = httpx.post(f"{hub.url}/api/lfs/objects/{oid}/verify", json={"oid": oid, "size": len(good)})
+    verify = httpx.post(batch.json()["objects"][0]["actions"]["verify"]["href"], json={"oid": oid, "size": len(good)})
     assert_hub_error(verify, 400, "BadRequest", contains="has not been uploaded")
     before = head_of(admin_api, repo)
     r = commit_raw(hub, repo, [HEADER, {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": oid,

@@ -195,3 +195,16 @@ def test_rendered_card_for_sentence_transformers_without_weights() -> None:
 )
 def test_matching_and_decision_architectures(architecture: str, task: str) -> None:
     assert task_for_architecture(architecture, None) == task
+
+
+def test_labels_have_one_rule_for_the_registry_and_the_demo() -> None:
+    from apps.demo import spec_from_card
+    from registry.modelmeta import config_labels
+
+    for id2label in ({"1": "POS", "0": "NEG"}, ["NEG", "POS"]):
+        config = {"architectures": ["BertForSequenceClassification"], "id2label": id2label}
+        assert config_labels(config) == ["NEG", "POS"]
+        assert detect_model_meta(config, None, filenames=WEIGHTS).labels == ["NEG", "POS"]
+        assert spec_from_card("acme/x", "---\npipeline_tag: text-classification\n---\n", config=config).labels == [
+            "NEG", "POS"]
+    assert config_labels({"id2label": ["LABEL_0", "LABEL_1"]}) == []

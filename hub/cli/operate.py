@@ -1,16 +1,11 @@
-"""The `vitrine` command: serve the hub, issue tokens, check and collect the store."""
+"""`vitrine serve`, `token create`, `fsck` and `gc`: the commands that run on the hub's own home."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from huggingface_hub.errors import HfHubHTTPError
-
-from hub.cli_client import CliError
-from registry.errors import RegistryError
+from hub.cli.client import CliError
 from registry.settings import Settings
 
 if TYPE_CHECKING:
@@ -85,10 +80,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `vitrine`."""
-    parser = argparse.ArgumentParser(prog="vitrine", description="Vitrine: a self-hosted model hub.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub: Any) -> None:
+    """Add `serve`, `token create`, `fsck` and `gc` to the `vitrine` parser."""
 
     def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--home", help="data directory (default: $VITRINE_HOME, else $XDG_DATA_HOME/vitrine "
@@ -118,32 +111,3 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--dry-run", action="store_true")
     gc.add_argument("--quiet", action="store_true", help="no progress bar")
     gc.set_defaults(func=cmd_gc)
-
-    from hub import cli_models, cli_spaces
-
-    cli_models.register(sub)
-    cli_spaces.register(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `vitrine` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except RegistryError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except HfHubHTTPError as exc:  # raised by huggingface_hub in the client-side commands; readable as is
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hub.cli_client import CliError, add_client_args, endpoint_of, get_json, token_of
+from hub.cli.client import CliError, add_client_args, endpoint_of, get_json, token_of
 
 
 # How `vitrine diff` names the tensor changes it lists one by one (value changes are summed up per layer).

@@ -44,13 +44,21 @@ def get_json(endpoint: str, token: str | None, path: str, *, params: dict[str, s
         repo_id: the repo the path is about, named in the hints.
         progress: a spinner message shown on a terminal while the hub works (diffs and renders take a while).
     """
+    return send_json(endpoint, token, "GET", path, params=params, timeout=timeout, repo_id=repo_id,
+                     progress=progress)
+
+
+def send_json(endpoint: str, token: str | None, method: str, path: str, *, params: dict[str, str] | None = None,
+              body: Any = None, timeout: float = 600, repo_id: str | None = None, progress: str | None = None) -> Any:
+    """Call a hub API path with an optional JSON body; the hub's errors become a CliError with the next step."""
     from rich.console import Console
 
     headers = {"authorization": f"Bearer {token}"} if token else {}
     spinner = Console(stderr=True).status(progress) if progress else contextlib.nullcontext()
     try:
         with spinner:
-            r = httpx.get(f"{endpoint}{path}", params=params, headers=headers, timeout=timeout)
+            r = httpx.request(method, f"{endpoint}{path}", params=params, headers=headers, json=body,
+                              timeout=timeout)
     except httpx.HTTPError as exc:
         raise CliError(f"Cannot reach the hub at {endpoint} ({exc}). Is `vitrine serve` running?") from None
     code, message = r.headers.get("x-error-code"), r.headers.get("x-error-message")

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hub.cli_client import add_client_args, endpoint_of, get_json, token_of
+from hub.cli.client import add_client_args, endpoint_of, get_json, token_of
 
 SPACES_DIR = Path("spaces")
 
