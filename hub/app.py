@@ -16,7 +16,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import error_response, error_statuses, install_error_handlers
-from hub.routes import commits, datasets, evals, files, lfs, models, refs, repos, spaces, vitrine
+from hub.routes import (
+    access, admin, commits, datasets, discussions, evals, files, lfs, models, refs, repos, spaces, tokens, vitrine,
+    web,
+)
 from registry import auth
 from registry.core import Registry
 from registry.settings import Settings
@@ -98,7 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # `spaces` goes last: its catch-all under /spaces/{owner}/{name}/ must not shadow Space repo file routes.
-    for module in (vitrine, models, datasets, evals, repos, refs, commits, lfs, files, spaces):
+    # `web` (browsers' human URLs) goes after it, so it never shadows an API route.
+    # `discussions` goes before `files`: its routes at `refs/pr/N` would otherwise read as revision `refs`.
+    # `access` goes after them all: it answers RepoNotFound only on paths no other route takes.
+    for module in (vitrine, tokens, admin, models, datasets, evals, repos, refs, discussions, commits, lfs, files,
+                   spaces, web, access):
         app.include_router(module.router)
     app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,9 +132,9 @@ def repo_info(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
     return out
 
 
-def commit_item(commit: CommitRecord) -> dict[str, Any]:
-    """An element of `list_repo_commits`."""
-    return {
+def commit_item(commit: CommitRecord, *, formatted: bool = False) -> dict[str, Any]:
+    """An element of `list_repo_commits`; with `formatted`, also the title and message as HTML."""
+    item: dict[str, Any] = {
         "id": commit.oid,
         "title": commit.title,
         "message": commit.message,
@@ -141,10 +142,14 @@ def commit_item(commit: CommitRecord) -> dict[str, Any]:
         "date": iso(commit.created_at),
         "parents": list(commit.parents),
     }
+    if formatted:
+        item["formatted"] = {"title": html.escape(commit.title),
+                             "message": "".join(f"<p>{html.escape(p)}</p>" for p in commit.message.split("\n\n") if p)}
+    return item
 
 
-def refs_body(refs: list[RefInfo]) -> dict[str, Any]:
-    """The `list_repo_refs` body."""
+def refs_body(refs: list[RefInfo], *, include_prs: bool = False) -> dict[str, Any]:
+    """The `list_repo_refs` body (PR heads only when asked, as the Hub does)."""
 
     def item(r: RefInfo) -> dict[str, str]:
         return {"name": r.name, "ref": r.full_ref, "targetCommit": r.commit_oid}
@@ -153,5 +158,5 @@ def refs_body(refs: list[RefInfo]) -> dict[str, Any]:
         "branches": [item(r) for r in refs if r.kind == "branch"],
         "tags": [item(r) for r in refs if r.kind == "tag"],
         "converts": [],
-        "pullRequests": [],
+        "pullRequests": [item(r) for r in refs if r.kind == "pr"] if include_prs else [],
     }

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from registry import db
-from registry.auth import Principal, check_can_write
+from registry.auth import Principal, check_can_read, check_can_write
 from registry.core import Registry
 from registry.errors import (
     ConflictError,
@@ -21,6 +21,7 @@ from registry.errors import (
     InvalidInputError,
     PreconditionFailedError,
     RevisionNotFoundError,
+    UnauthorizedError,
 )
 from registry.inspect import inspect_additions
 from registry.lfs import link_blobs, may_reference
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from registry.repos import RepoRecord
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+# The head of pull request N: a ref of kind "pr" named `refs/pr/N`, as the Hub names it.
+PR_REF_RE = re.compile(r"^refs/pr/([1-9][0-9]{0,8})$")
 MAX_RETRIES = 50
 
 
@@ -61,11 +64,16 @@ def get_commit(conn: Connection, repo_pk: int, oid: str) -> CommitRecord | None:
     return _record(row) if row is not None else None
 
 
+def ref_kind(branch: str) -> str:
+    """`pr` for a pull request's head (`refs/pr/N`), else `branch`."""
+    return "pr" if PR_REF_RE.match(branch) else "branch"
+
+
 def branch_head(conn: Connection, repo_pk: int, branch: str) -> str | None:
-    """The commit a branch points at, or None when the branch does not exist."""
+    """The commit a branch (or a PR head, `refs/pr/N`) points at, or None when it does not exist."""
     return conn.execute(
         sa.select(db.refs.c.commit_oid).where(
-            db.refs.c.repo_id == repo_pk, db.refs.c.kind == "branch", db.refs.c.name == branch
+            db.refs.c.repo_id == repo_pk, db.refs.c.kind == ref_kind(branch), db.refs.c.name == branch
         )
     ).scalar_one_or_none()
 
@@ -145,8 +153,12 @@ def commit(
     title: str,
     message: str = "",
     parent_commit: str | None = None,
+    squash: bool = False,
 ) -> CommitRecord:
     """The one way anything writes to a repo, a user's push and the hub's own writes alike.
+
+    With `squash`, the new commit has no parent: the branch's history becomes that one commit
+    (`super_squash_history`).
 
     In order: the caller may write the repo; the branch, title and paths are valid; every LFS file cited
     is one the caller may cite; new files pass inspection (safetensors headers, pickle imports). Then the
@@ -158,7 +170,11 @@ def commit(
         UnsafeFileError: a file failed inspection.
         PreconditionFailedError: `parent_commit` is no longer the branch head.
     """
-    check_can_write_repo(reg, principal, repo)
+    pr = PR_REF_RE.match(branch)
+    if pr:
+        check_can_push_pr(reg, principal, repo, int(pr.group(1)))
+    else:
+        check_can_write_repo(reg, principal, repo)
     if COMMIT_RE.match(branch):
         raise InvalidInputError("Commits go to a branch, not to a commit id.")
     if not title.strip():
@@ -185,7 +201,7 @@ def commit(
         try:
             return _commit_once(reg, repo.pk, repo.ref, branch=branch, operations=operations, title=title.strip(),
                                 message=message, author=principal.user if principal else "", cited=cited,
-                                parent_commit=parent_commit)
+                                parent_commit=parent_commit, squash=squash)
         except _BranchMoved:
             continue
     raise ConflictError(f"Branch {branch} of {repo.ref} kept moving; gave up after {MAX_RETRIES} attempts.")
@@ -198,6 +214,30 @@ def check_can_write_repo(reg: Registry, principal: Principal | None, repo: RepoR
             raise ForbiddenError(f"The hub does not manage {repo.ref} and never writes to it.")
         return principal
     return check_can_write(principal, repo.ref.namespace)
+
+
+def check_can_push_pr(reg: Registry, principal: Principal | None, repo: RepoRecord, num: int) -> Principal:
+    """Raise unless `principal` may push to open PR `num` of `repo`: its author or a writer, with a write token.
+
+    Raises:
+        UnauthorizedError, ForbiddenError: no token, a read token, or neither the PR's author nor a writer.
+        RepoNotFoundError: the caller may not see `repo`.
+        RevisionNotFoundError: no open pull request `num`.
+    """
+    check_can_read(principal, repo.ref, private=repo.private)
+    if principal is None:
+        raise UnauthorizedError("You must be authenticated (HF_TOKEN) to push to a pull request.")
+    if principal.role != "write":
+        raise ForbiddenError(f"Token '{principal.token_name}' has the read role and cannot write.")
+    with reg.engine.connect() as conn:
+        row = conn.execute(sa.select(db.discussions.c.author, db.discussions.c.status).where(
+            db.discussions.c.repo_id == repo.pk, db.discussions.c.num == num, db.discussions.c.is_pr == sa.true(),
+        )).first()
+    if row is None or row.status not in ("open", "draft"):
+        raise RevisionNotFoundError(repo.ref.repo_id, f"refs/pr/{num}")
+    if row.author != principal.user and not principal.may_write_namespace(repo.ref.namespace):
+        raise ForbiddenError(f"Only the author of pull request #{num} and the repo's writers may push to it.")
+    return principal
 
 
 def is_hub_managed(reg: Registry, repo_pk: int) -> bool:
@@ -220,7 +260,7 @@ class _BranchMoved(Exception):
 
 def _commit_once(
     reg: Registry, repo_pk: int, ref: RepoRef, *, branch: str, operations: list[Operation], title: str,
-    message: str, author: str, cited: list[str], parent_commit: str | None,
+    message: str, author: str, cited: list[str], parent_commit: str | None, squash: bool = False,
 ) -> CommitRecord:
     # Without `parent_commit`, a writer that moved the branch first just makes us re-apply our operations
     # on its commit (they are path-level edits); with it, a moved branch is a PreconditionFailedError.
@@ -236,8 +276,9 @@ def _commit_once(
         base = get_commit(conn, repo_pk, head)
         assert base is not None
         entries = apply_operations(reg.tree(conn, base.tree_oid), operations, repo_id=ref.repo_id, revision=branch)
-        made = write_commit(conn, repo_pk, entries, parents=(head,), author=author, title=title, message=message)
-        if not set_ref(conn, repo_pk, "branch", branch, made.oid, expected=head):
+        made = write_commit(conn, repo_pk, entries, parents=() if squash else (head,), author=author, title=title,
+                            message=message)
+        if not set_ref(conn, repo_pk, ref_kind(branch), branch, made.oid, expected=head):
             raise _BranchMoved
         link_blobs(conn, repo_pk, cited)  # objects copied from other repos become this repo's to cite too
         conn.execute(sa.update(db.repos).where(db.repos.c.id == repo_pk).values(updated_at=made.created_at))

@@ -124,6 +124,37 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.Float, nullable=True),
 )
 
+# Discussions and pull requests, numbered per repo; a PR's head is the ref `refs/pr/<num>` (kind "pr").
+discussions = sa.Table(
+    "discussions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("num", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("author", sa.String(96), nullable=False),
+    sa.Column("is_pr", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("target_branch", sa.String(255), nullable=True),
+    sa.Column("base_oid", sa.String(40), nullable=True),
+    sa.Column("merge_oid", sa.String(40), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("repo_id", "num", name="uq_discussion_num"),
+)
+
+# What happened in a discussion: comments, status and title changes (a PR's commits are read from its ref).
+discussion_events = sa.Table(
+    "discussion_events",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),
+    sa.Column("discussion_id", sa.Integer, sa.ForeignKey("discussions.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("author", sa.String(96), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 kv = sa.Table(
     "kv",
     metadata,

@@ -113,3 +113,12 @@ class JobNotFoundError(NotFoundError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"Job {job_id} not found.")
         self.job_id = job_id
+
+
+class DiscussionNotFoundError(NotFoundError):
+    """No discussion or pull request with that number in the repo."""
+
+    def __init__(self, repo_id: str, num: int) -> None:
+        super().__init__(f"Discussion #{num} not found in {repo_id}.")
+        self.repo_id = repo_id
+        self.num = num

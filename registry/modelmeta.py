@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
+from huggingface_hub.repocard_data import model_index_to_eval_results
 
 
 
@@ -151,6 +152,18 @@ def read_card_metadata(card_text: str | None) -> tuple[dict[str, Any], str | Non
     if not isinstance(data, dict):
         return {}, f"card header must be a YAML mapping, got {type(data).__name__}"
     return jsonable(data), None
+
+
+def card_metadata_errors(data: dict[str, Any], *, repo_type: str = "model") -> list[str]:
+    """What makes a card's metadata invalid on the Hub: for a model, a `model-index` that does not parse."""
+    if repo_type != "model" or "model-index" not in data:
+        return []
+    try:
+        model_index_to_eval_results(data["model-index"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [f"Invalid model-index: {' '.join(str(exc).split()) or type(exc).__name__} "
+                "(expected a list of {name, results: [{task: {type}, dataset: {type, name}, metrics: [{type, value}]}]})."]
+    return []
 
 
 def detect_model_meta(config: dict[str, Any] | None, card: str | Card | None, *, filenames: list[str]) -> ModelMeta:

@@ -150,3 +150,33 @@ def _ref_name_problem(name: object) -> str | None:
     if any(p.endswith(".lock") for p in parts):
         return "no part of it may end with '.lock'"
     return None
+
+
+# The `expand` values huggingface_hub sends, per repo type (its ExpandModelProperty_T and siblings).
+EXPAND_PROPERTIES = {
+    "model": frozenset((
+        "author baseModels cardData childrenModelCount config createdAt disabled downloads downloadsAllTime "
+        "evalResults gated gguf inference inferenceProviderMapping lastModified library_name likes mask_token "
+        "model-index pipeline_tag private resourceGroup safetensors sha siblings spaces tags transformersInfo "
+        "trendingScore usedStorage widgetData").split()),
+    "dataset": frozenset((
+        "author cardData citation createdAt description disabled downloads downloadsAllTime gated lastModified "
+        "likes mainSize paperswithcode_id private resourceGroup sha siblings tags trendingScore usedStorage").split()),
+    "space": frozenset((
+        "author cardData createdAt datasets disabled lastModified likes models private region resourceGroup runtime "
+        "sdk sha siblings subdomain tags trendingScore usedStorage").split()),
+}
+
+
+def check_expand(repo_type: str, values: list[str]) -> list[str]:
+    """Validate the `expand` properties asked of a repo info or listing, as the Hub does.
+
+    Raises:
+        InvalidInputError: a property the Hub does not know for `repo_type`.
+    """
+    known = EXPAND_PROPERTIES[check_repo_type(repo_type)]
+    for value in values:
+        if value not in known:
+            raise InvalidInputError(
+                f"Invalid expand {value!r} for {repo_type}s: expected one of {', '.join(sorted(known))}.")
+    return values

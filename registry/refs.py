@@ -24,7 +24,9 @@ class RefInfo:
 
     @property
     def full_ref(self) -> str:
-        """`refs/heads/<name>` or `refs/tags/<name>`."""
+        """`refs/heads/<name>`, `refs/tags/<name>`, or a PR head's own name (`refs/pr/<num>`)."""
+        if self.kind == "pr":
+            return self.name
         return f"refs/{'heads' if self.kind == 'branch' else 'tags'}/{self.name}"
 
 
@@ -38,12 +40,14 @@ def list_refs(reg: Registry, repo: RepoRecord) -> list[RefInfo]:
 
 
 def create_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, revision: str) -> RefInfo:
-    """Create branch or tag `name` at `revision`; ConflictError if it exists."""
-    check_ref_name(name, what=kind)
+    """Create branch or tag `name` at `revision`; RevisionNotFoundError first, then a bad or existing name."""
     with reg.write().begin() as conn:
         commit = resolve_revision(conn, repo.pk, repo.ref, revision)
+        check_ref_name(name, what=kind)
+        # A branch may share a tag's name, as in git and on the Hub (a revision names the branch first).
         clash = conn.execute(
-            sa.select(db.refs.c.kind).where(db.refs.c.repo_id == repo.pk, db.refs.c.name == name)
+            sa.select(db.refs.c.kind).where(db.refs.c.repo_id == repo.pk, db.refs.c.kind == kind,
+                                            db.refs.c.name == name)
         ).scalar_one_or_none()
         if clash is not None:
             raise ConflictError(f"Reference already exists: {name} is a {clash} of {repo.ref}.")

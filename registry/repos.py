@@ -9,10 +9,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from registry import db
-from registry.auth import Principal, ensure_user
+from registry.auth import Principal, check_can_write, ensure_user
 from registry.blobs import git_blob_oid
 from registry.commits import (
     CommitRecord,
+    commit,
     history,
     last_commits,
     managed_by_hub,
@@ -23,7 +24,7 @@ from registry.commits import (
 from registry.core import Registry
 from registry.errors import ConflictError, InvalidInputError, RepoNotFoundError
 from registry.names import BOT_USER, RESERVED_NAMESPACES, SPACE_SDKS, RepoRef, check_repo_type
-from registry.trees import TreeEntry
+from registry.trees import AddFile, TreeEntry
 
 # What the Hub writes into every new repo, so large binaries are tracked by LFS when cloned with git.
 GITATTRIBUTES = "".join(
@@ -144,8 +145,69 @@ def set_private(reg: Registry, ref: RepoRef, private: bool) -> None:
                 conn.execute(sa.update(db.repos).where(db.repos.c.id == space.pk).values(private=private))
 
 
+def duplicate_repo(reg: Registry, source: RepoRecord, target: RepoRef, principal: Principal | None, *,
+                   private: bool | None = None, url: str = "") -> RepoRecord:
+    """Create `target` holding the files of `source` at `main`, in one commit made through `commit()`.
+
+    Raises:
+        UnauthorizedError, ForbiddenError: the caller may not create repos under `target`'s namespace.
+        ConflictError: `target` exists (with its `url`).
+    """
+    who = check_can_write(principal, target.namespace)
+    if target.type != source.ref.type:
+        raise InvalidInputError(f"A {source.ref.type} repo is duplicated into a {source.ref.type} repo.")
+    _, tree = load_version(reg, source, "main")
+    made = create_repo(reg, target, author=who.user, private=source.private if private is None else private,
+                       sdk=source.sdk, url=url)
+    try:
+        commit(reg, made, who, branch="main", operations=[AddFile(e) for e in tree.values()],
+               title=f"Duplicate from {source.ref.repo_id}")
+    except Exception:
+        delete_repo(reg, target)  # no half-made copy left behind
+        raise
+    return made
+
+
+@dataclass(frozen=True)
+class LfsFile:
+    """An LFS object in a repo's history: the path and the time it first arrived with."""
+
+    oid: str
+    git_oid: str
+    path: str
+    size: int
+    pushed_at: float
+
+
+def _history_entries(reg: Registry, conn: Connection, repo: RepoRecord) -> dict[str, tuple[TreeEntry, float]]:
+    """Every distinct blob the repo's commits hold, with the entry and time it first appeared."""
+    seen: dict[str, tuple[TreeEntry, float]] = {}
+    rows = conn.execute(sa.select(db.commits.c.tree_oid, db.commits.c.created_at)
+                        .where(db.commits.c.repo_id == repo.pk).order_by(db.commits.c.created_at)).all()
+    for row in rows:
+        for entry in reg.tree(conn, row.tree_oid).values():
+            seen.setdefault(entry.oid, (entry, row.created_at))
+    return seen
+
+
+def lfs_files(reg: Registry, repo: RepoRecord) -> list[LfsFile]:
+    """The LFS objects `repo` keeps, on any branch or in any commit, oldest first (`list_lfs_files`)."""
+    with reg.engine.connect() as conn:
+        seen = _history_entries(reg, conn, repo)
+    return [LfsFile(e.oid, e.git_oid, e.path, e.size, at) for e, at in seen.values() if e.lfs]
+
+
+def storage_of(reg: Registry, repo: RepoRecord) -> int:
+    """Bytes the repo keeps: each distinct file of its history counted once."""
+    with reg.engine.connect() as conn:
+        return sum(e.size for e, _ in _history_entries(reg, conn, repo).values())
+
+
 SORT_KEYS = {"lastModified": db.repos.c.updated_at, "last_modified": db.repos.c.updated_at,
-             "createdAt": db.repos.c.created_at, "created_at": db.repos.c.created_at, "id": db.repos.c.name}
+             "createdAt": db.repos.c.created_at, "created_at": db.repos.c.created_at, "id": db.repos.c.name,
+             # Downloads, likes and trends are not counted yet: every repo has 0, so they keep the newest first.
+             "downloads": db.repos.c.updated_at, "likes": db.repos.c.updated_at,
+             "trending_score": db.repos.c.updated_at, "trendingScore": db.repos.c.updated_at}
 
 
 def list_repos(

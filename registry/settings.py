@@ -67,6 +67,9 @@ class Settings:
     sql_timeout_s: int = _setting(
         30, "VITRINE_SQL_TIMEOUT_S", "Seconds a dataset SQL query, preview or statistics may run before it is interrupted."
     )
+    console_url: str = _setting(
+        "http://127.0.0.1:8501", "VITRINE_CONSOLE_URL", "Console URL the hub sends browsers to from its human URLs."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import pathspec
+
 from registry.blobs import lfs_pointer
 from registry.errors import EntryNotFoundError, InvalidInputError
 from registry.names import check_folder, check_path
@@ -76,9 +78,15 @@ def apply_operations(
             tree[path] = op.entry
         elif isinstance(op, DeleteFile):
             path = check_path(op.path)
-            if path not in tree:
+            if path in tree:
+                del tree[path]
+                continue
+            # A folder named without its trailing '/' is deleted as a folder, as on the Hub.
+            doomed = [p for p in tree if p.startswith(path + "/")]
+            if not doomed:
                 raise EntryNotFoundError(repo_id, path, revision)
-            del tree[path]
+            for p in doomed:
+                del tree[p]
         elif isinstance(op, DeleteFolder):
             folder = check_folder(op.path)
             prefix = f"{folder}/" if folder else ""
@@ -127,3 +135,9 @@ def folder_oid(entries: Mapping[str, TreeEntry], folder: str) -> str:
     for path in sorted(p for p in entries if p.startswith(prefix)):
         h.update(f"{path}\0{entries[path].git_oid}\n".encode())
     return h.hexdigest()
+
+
+def ignored_by(gitignore: str, paths: Iterable[str]) -> set[str]:
+    """The paths a `.gitignore` with this text ignores, by git's own rules (pathspec's GitIgnoreSpec)."""
+    spec = pathspec.GitIgnoreSpec.from_lines(gitignore.splitlines())
+    return {p for p in paths if spec.match_file(p)}

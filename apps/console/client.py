@@ -9,7 +9,11 @@ import httpx
 
 
 class HubError(Exception):
-    """An error answer of the hub, with its message (`X-Error-Message` or the JSON `error`)."""
+    """An error answer of the hub, with its message (`X-Error-Message` or the JSON `error`) and HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class VitrineClient:
                 message = r.json().get("error") or message
             except ValueError:
                 pass
-            raise HubError(message or f"HTTP {r.status_code}")
+            raise HubError(message or f"HTTP {r.status_code}", r.status_code)
         return r.json()
 
     def get(self, path: str, **params: Any) -> Any:
@@ -58,3 +62,65 @@ class VitrineClient:
     def start_evaluation(self, body: dict[str, Any]) -> dict[str, Any]:
         """Start (or reuse) an evaluation."""
         return dict(self.post("/api/vitrine/evals", body))
+
+    def whoami(self) -> dict[str, Any] | None:
+        """Who the token is (None: anonymous)."""
+        if not self.token:
+            return None
+        return dict(self.get("/api/whoami-v2"))
+
+    def commits(self, repo_id: str, *, repo_type: str = "model", revision: str = "main", page: int = 0,
+                limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+        """One page of history from `revision`, newest first, and whether a next page exists."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        r = httpx.get(f"{self.endpoint}/api/{repo_type}s/{repo_id}/commits/{revision}",
+                      params={"p": page, "limit": limit}, headers=headers, timeout=self.timeout)
+        if r.status_code >= 400:
+            raise HubError(r.headers.get("x-error-message") or f"HTTP {r.status_code}", r.status_code)
+        return list(r.json()), 'rel="next"' in r.headers.get("link", "")
+
+    def model_raw(self, repo_id: str, revision: str) -> dict[str, Any]:
+        """The hub's raw model info for a revision (with the `vitrine` block)."""
+        return dict(self.get(f"/api/models/{repo_id}/revision/{revision}"))
+
+    def weights(self, repo_id: str, revision: str) -> dict[str, Any]:
+        """Every tensor of a version's safetensors and parameter counts by dtype."""
+        return dict(self.get(f"/api/vitrine/models/{repo_id}/weights", revision=revision))
+
+    def weight_diff(self, repo_id: str, old: str, new: str) -> dict[str, Any]:
+        """The weight diff between two revisions, per tensor and per layer."""
+        return dict(self.get(f"/api/vitrine/models/{repo_id}/diff", old=old, new=new))
+
+    def card(self, repo_id: str, revision: str) -> dict[str, Any]:
+        """The version's card (its README.md or the one the hub renders)."""
+        return dict(self.get(f"/api/vitrine/models/{repo_id}/card", revision=revision))
+
+    def predictions(self, job_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """A page of an evaluation's per-example predictions."""
+        return dict(self.get(f"/api/vitrine/evals/{job_id}/predictions", offset=offset, limit=limit))
+
+    def preview(self, dataset: str, *, revision: str, split: str, offset: int, limit: int) -> dict[str, Any]:
+        """A page of rows of a dataset split."""
+        return dict(self.get(f"/api/vitrine/datasets/{dataset}/preview", revision=revision, split=split,
+                             offset=offset, limit=limit))
+
+    def stats(self, dataset: str, *, revision: str, split: str) -> dict[str, Any]:
+        """Per-column statistics of a dataset split."""
+        return dict(self.get(f"/api/vitrine/datasets/{dataset}/stats", revision=revision, split=split))
+
+    def sql(self, dataset: str, sql: str, *, revision: str, limit: int = 1000) -> dict[str, Any]:
+        """Run one read-only SELECT over the revision's splits."""
+        body = {"sql": sql, "revision": revision, "limit": limit}
+        return dict(self.post(f"/api/vitrine/datasets/{dataset}/sql", body))
+
+    def file_text(self, repo_id: str, path: str, *, revision: str, repo_type: str = "model") -> str | None:
+        """A small file of a revision as text (None when the revision has no such file)."""
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        r = httpx.get(f"{self.endpoint}/{prefix}{repo_id}/resolve/{revision}/{path}", headers=headers,
+                      timeout=self.timeout, follow_redirects=True)
+        if r.status_code == 404 and r.headers.get("x-error-code") == "EntryNotFound":
+            return None
+        if r.status_code >= 400:
+            raise HubError(r.headers.get("x-error-message") or f"HTTP {r.status_code}", r.status_code)
+        return r.text

@@ -87,18 +87,18 @@ def _history(client: VitrineClient, model: str) -> None:
     results = [j for j in chosen if j["status"] == "succeeded"]
     if results:
         st.subheader("Results")
-        st.dataframe(_side_by_side(results), use_container_width=True)
+        st.dataframe(_side_by_side(results), width="stretch")
         for job in results:
             for column, values in job["result"]["slices"].items():
                 st.caption(f"{_label(job)} by {column}")
                 st.dataframe([{"value": v, **{k: x for k, x in m.items() if isinstance(x, (int, float))}}
-                              for v, m in values.items()], use_container_width=True)
+                              for v, m in values.items()], width="stretch")
     st.subheader("History")
     st.dataframe([{"id": j["id"][:8], "model": f"{j['params']['model']}@{j['params']['model_commit'][:7]}",
                    "dataset": f"{j['params']['dataset']}@{j['params']['dataset_commit'][:7]}",
                    "split": j["params"]["split"], "status": j["status"],
                    "accuracy": ((j.get("result") or {}).get("metrics") or {}).get("accuracy")}
-                  for j in history], use_container_width=True)
+                  for j in history], width="stretch")
 
 
 def _label(job: dict[str, Any]) -> str:

@@ -14,14 +14,15 @@ from starlette.concurrency import run_in_threadpool
 from hub.bodies import json_body_doc, json_object, parse_json
 from hub.routes.vitrine import stats_of
 from hub.deps import principal_of, registry_of, repo_for, repo_url
-from registry.commits import CommitRecord
+from registry.commits import PR_REF_RE, CommitRecord
 from registry.commits import commit as commit_changes
 from registry.blobs import check_oid, git_blob_oid, lfs_pointer
 from registry.core import Registry
+from registry.discussions import check_can_participate, create_discussion, delete_discussion
 from registry.errors import InvalidInputError, PayloadTooLargeError
 from registry.names import check_folder, check_path
 from registry.repos import RepoRecord, load_version
-from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry
+from registry.trees import AddFile, DeleteFile, DeleteFolder, Operation, TreeEntry, ignored_by
 
 router = APIRouter()
 
@@ -42,14 +43,19 @@ def upload_mode(path: str, size: int, sample: bytes) -> str:
     return "regular"
 
 
-async def _writable(request: Request, plural: str, namespace: str, name: str) -> tuple[Registry, RepoRecord, Any]:
-    repo = await repo_for(request, plural, namespace, name, write=True)
-    return registry_of(request), repo, await principal_of(request)
+def _creates_pr(request: Request) -> bool:
+    return request.query_params.get("create_pr") in ("1", "true", "True")
 
 
-def _no_pr(request: Request) -> None:
-    if request.query_params.get("create_pr") in ("1", "true", "True"):
-        raise InvalidInputError("Pull requests are not supported by this hub; commit to a branch instead.")
+async def _writable(request: Request, plural: str, namespace: str, name: str,
+                    revision: str) -> tuple[Registry, RepoRecord, Any]:
+    # Opening a PR, or pushing to one, needs only a write token and read access: `commit()` checks the rest.
+    contributes = _creates_pr(request) or PR_REF_RE.match(revision) is not None
+    repo = await repo_for(request, plural, namespace, name, write=not contributes)
+    principal = await principal_of(request)
+    if contributes:
+        check_can_participate(principal)
+    return registry_of(request), repo, principal
 
 
 @router.post("/api/{plural}/{namespace}/{name}/preupload/{revision:path}",
@@ -57,15 +63,23 @@ def _no_pr(request: Request) -> None:
                                          required=("files",)))
 async def preupload(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
     """Tell the client, per file, whether to send it inline or through LFS, and what is already there."""
-    _no_pr(request)
-    reg, repo, _ = await _writable(request, plural, namespace, name)
+    reg, repo, _ = await _writable(request, plural, namespace, name, revision)
     body = await json_object(request, what="preupload body")
     files = body.get("files")
     if not isinstance(files, list):
         raise InvalidInputError("Field 'files' must be a list.")
 
+    gitignore = body.get("gitIgnore")
+    if gitignore is not None and not isinstance(gitignore, str):
+        raise InvalidInputError("Field 'gitIgnore' must be a string.")
+
     def run() -> dict[str, Any]:
         commit, tree = load_version(reg, repo, revision)
+        rules = gitignore
+        if rules is None and ".gitignore" in tree:  # the commit's own .gitignore wins (the client sends it)
+            rules = reg.blobs.path(tree[".gitignore"].oid).read_text(errors="replace")
+        paths = [f.get("path", "") for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
+        ignored = ignored_by(rules, paths) if rules else set()
         out = []
         for f in files:
             if not isinstance(f, dict) or not isinstance(f.get("size"), int) or f["size"] < 0:
@@ -80,7 +94,7 @@ async def preupload(request: Request, plural: str, namespace: str, name: str, re
             oid = None
             if existing is not None:
                 oid = existing.oid if mode == "lfs" else existing.git_oid
-            out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+            out.append({"path": path, "uploadMode": mode, "shouldIgnore": path in ignored, "oid": oid})
         return {"files": out, "commitOid": commit.oid}
 
     return await run_in_threadpool(run)
@@ -162,8 +176,7 @@ def _lfs_file(reg: Registry, value: dict[str, Any]) -> AddFile:
 @router.post("/api/{plural}/{namespace}/{name}/commit/{revision:path}")
 async def commit(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
     """Create a commit from NDJSON operations (inline files, LFS files, deletes, copies) on a branch."""
-    _no_pr(request)
-    reg, repo, principal = await _writable(request, plural, namespace, name)
+    reg, repo, principal = await _writable(request, plural, namespace, name, revision)
     header, ops = await parse_commit(reg, request)
     title = header.get("summary")
     if not isinstance(title, str) or not title.strip():
@@ -172,12 +185,38 @@ async def commit(request: Request, plural: str, namespace: str, name: str, revis
     if parent is not None and not isinstance(parent, str):
         raise InvalidInputError(f"Invalid parentCommit {parent!r}: expected a 40-hex commit id.")
 
-    def run() -> CommitRecord:
-        return commit_changes(reg, repo, principal, branch=revision, operations=ops, title=title,
-                              message=str(header.get("description") or ""), parent_commit=parent)
+    description = str(header.get("description") or "")
 
-    made = await run_in_threadpool(run)
+    def run() -> tuple[CommitRecord, int | None]:
+        if not _creates_pr(request):
+            return commit_changes(reg, repo, principal, branch=revision, operations=ops, title=title,
+                                  message=description, parent_commit=parent), None
+        pr = create_discussion(reg, repo, principal, title=title, description=description, pull_request=True,
+                               base=revision, start=parent)
+        try:
+            return commit_changes(reg, repo, principal, branch=pr.git_ref, operations=ops, title=title,
+                                  message=description), pr.num
+        except Exception:
+            delete_discussion(reg, repo, pr.num)  # a refused commit opens no PR
+            raise
+
+    made, pr_num = await run_in_threadpool(run)
     stats_of(request)["commits"] += 1
     url = f"{repo_url(request, repo.ref)}/commit/{made.oid}"
-    return {"success": True, "commitOid": made.oid, "commitUrl": url, "pullRequestUrl": None,
+    pr_url = f"{repo_url(request, repo.ref)}/discussions/{pr_num}" if pr_num is not None else None
+    return {"success": True, "commitOid": made.oid, "commitUrl": url, "pullRequestUrl": pr_url,
             "commit": {"oid": made.oid, "url": url}}
+
+
+@router.post("/api/{plural}/{namespace}/{name}/super-squash/{branch:path}",
+             openapi_extra=json_body_doc({"message": {"type": "string"}}, optional=True))
+async def super_squash(request: Request, plural: str, namespace: str, name: str, branch: str) -> dict[str, Any]:
+    """Replace a branch's history by one commit holding its current files (`super_squash_history`)."""
+    reg, repo, principal = await _writable(request, plural, namespace, name, branch)
+    body = await json_object(request, what="super-squash body", optional=True)
+    message = body.get("message") or f"Super-squash branch '{branch}'"
+    if not isinstance(message, str):
+        raise InvalidInputError("Field 'message' must be a string.")
+    made = await run_in_threadpool(lambda: commit_changes(reg, repo, principal, branch=branch, operations=[],
+                                                          title=message, squash=True))
+    return {"commitOid": made.oid}

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from hub.bodies import form_body, json_object
 from hub.deps import open_repo, principal_of, registry_of, repo_ref
 from hub.serialize import file_item, folder_item
-from registry.commits import CommitRecord, last_commits
-from registry.repos import RepoRecord, load_version
+from registry.commits import CommitRecord
+from registry.repos import RepoRecord, last_changes, load_version
 from registry.core import Registry
 from registry.errors import EntryNotFoundError, InvalidInputError
 from registry.inspect import security_status
@@ -76,11 +76,6 @@ async def resolve_file(request: Request, plural: str, namespace: str, name: str,
     return await _resolve(request, repo_ref(plural, namespace, name), revision, path)
 
 
-def _expand(reg: Registry, repo_pk: int, commit: CommitRecord, paths: list[str]) -> dict[str, CommitRecord]:
-    with reg.engine.connect() as conn:
-        return last_commits(reg, conn, repo_pk, commit.oid, paths)
-
-
 def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str, recursive: bool,
           expand: bool) -> list[dict[str, Any]]:
     repo = open_repo(reg, ref, principal)
@@ -89,7 +84,7 @@ def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str,
     files, folders = list_dir(tree, folder, recursive=recursive)
     if folder and not files and not folders:
         raise EntryNotFoundError(ref.repo_id, folder, revision)
-    last = _expand(reg, repo.pk, commit, [*folders, *(f.path for f in files)]) if expand else {}
+    last = last_changes(reg, repo, commit, [*folders, *(f.path for f in files)]) if expand else {}
     items = [folder_item(f, folder_oid(tree, f), last_commit=last.get(f)) for f in folders]
     items += [file_item(e, last_commit=last.get(e.path), security=security_status(reg, e) if expand else None)
               for e in files]
@@ -123,7 +118,7 @@ def _paths_info(reg: Registry, repo: RepoRecord, revision: str, paths: list[str]
             found.append((p, tree[p]))
         elif any(k.startswith(p + "/") for k in tree):
             found.append((p, None))
-    last = _expand(reg, repo.pk, commit, [p for p, _ in found]) if expand else {}
+    last = last_changes(reg, repo, commit, [p for p, _ in found]) if expand else {}
     return [
         file_item(e, last_commit=last.get(p)) if e is not None else folder_item(p, folder_oid(tree, p), last_commit=last.get(p))
         for p, e in found

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.bodies import json_body, json_body_doc, json_object
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
 from hub.routes.vitrine import stats_of
+from registry.discussions import check_can_participate
 from registry.blobs import check_oid
 from registry.core import Registry
 from registry.errors import ForbiddenError, InvalidInputError, PayloadTooLargeError
@@ -60,7 +61,10 @@ def _check_link(reg: Registry, request: Request, oid: str, *, purpose: str = "")
 async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
     reg = registry_of(request)
     principal = await principal_of(request)
-    repo = await run_in_threadpool(open_repo, reg, ref, principal, write=True)
+    # Any write-role token that can read the repo may upload: a pull request's files go through here too, and
+    # whether they land on a branch is `registry.commits.commit()`'s to decide.
+    repo = await run_in_threadpool(open_repo, reg, ref, principal)
+    check_can_participate(principal)
     body = await json_body(request, what="LFS batch body")
     if not isinstance(body, dict) or body.get("operation") != "upload" or not isinstance(body.get("objects"), list):
         raise InvalidInputError("Only LFS 'upload' batches with an 'objects' list are supported.")

@@ -13,7 +13,7 @@ from hub.bodies import json_body_doc, json_object
 from hub.deps import base_url, registry_of, repo_for
 from hub.serialize import commit_item, refs_body
 from registry import refs
-from registry.commits import history, resolve_revision
+from registry.repos import commit_history
 from registry.errors import InvalidInputError
 
 router = APIRouter()
@@ -23,7 +23,8 @@ router = APIRouter()
 async def list_refs(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
     """Branches and tags of a repo with the commits they point at."""
     reg, repo = registry_of(request), await repo_for(request, plural, namespace, name)
-    return refs_body(await run_in_threadpool(refs.list_refs, reg, repo))
+    include_prs = request.query_params.get("include_prs") in ("1", "true", "True")
+    return refs_body(await run_in_threadpool(refs.list_refs, reg, repo), include_prs=include_prs)
 
 
 @router.post("/api/{plural}/{namespace}/{name}/branch/{branch:path}", openapi_extra=json_body_doc(
@@ -82,13 +83,10 @@ async def list_commits(request: Request, plural: str, namespace: str, name: str,
     if page < 0 or limit < 1:
         raise InvalidInputError("Query parameters 'p' must be >= 0 and 'limit' >= 1.")
 
-    def run() -> list[Any]:
-        with reg.engine.connect() as conn:
-            start = resolve_revision(conn, repo.pk, repo.ref, revision)
-            return history(conn, repo.pk, start.oid, limit=(page + 1) * limit + 1)
-
-    chain = await run_in_threadpool(run)
-    items = [commit_item(c) for c in chain[page * limit: (page + 1) * limit]]
+    chain = await run_in_threadpool(
+        lambda: commit_history(reg, repo, revision, limit=(page + 1) * limit + 1))
+    formatted = "formatted" in request.query_params.getlist("expand[]")
+    items = [commit_item(c, formatted=formatted) for c in chain[page * limit: (page + 1) * limit]]
     headers = {}
     if len(chain) > (page + 1) * limit:
         params = {**request.query_params, "p": str(page + 1)}

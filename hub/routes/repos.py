@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.bodies import json_body_doc, json_object
-from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, repo_url
-from hub.serialize import repo_info, repo_summary
+from hub.errors import error_response
+from hub.deps import base_url, open_repo, principal_of, registry_of, repo_for, repo_ref, repo_url
+from hub.serialize import iso, repo_info, repo_summary
 from registry import auth, repos
-from registry.modelmeta import parse_card
+from registry.modelmeta import card_metadata_errors, parse_card
 from registry.versions import read_version
-from registry.errors import InvalidInputError, UnauthorizedError
-from registry.names import check_repo_type, parse_repo_id
+from registry.errors import ForbiddenError, InvalidInputError, UnauthorizedError
+from registry.names import check_expand, check_repo_type, parse_repo_id
 
 router = APIRouter()
 
@@ -96,6 +97,60 @@ async def create_repo(request: Request) -> Response:
     return JSONResponse({"url": url, "name": ref.repo_id, "id": ref.repo_id})
 
 
+@router.post("/api/{plural}/{namespace}/{name}/duplicate", openapi_extra=json_body_doc(
+    {"repository": {"type": "string"}, **_VISIBILITY_FIELDS}, required=("repository",)))
+async def duplicate_repo(request: Request, plural: str, namespace: str, name: str) -> Response:
+    """Copy a repo's files at `main` into a new repo `repository` (`duplicate_repo`); 409 with its `url` if it exists."""
+    source = await repo_for(request, plural, namespace, name)
+    principal = await _signed_in(request, "duplicate a repo")
+    body = await json_object(request, what="duplicate body")
+    target_id = body.get("repository")
+    if not isinstance(target_id, str):
+        raise InvalidInputError("Field 'repository' must be a string 'namespace/name'.")
+    target = parse_repo_id(target_id, source.ref.type)
+    url = repo_url(request, target)
+    await run_in_threadpool(lambda: repos.duplicate_repo(registry_of(request), source, target, principal,
+                                                         private=_visibility(body), url=url))
+    return JSONResponse({"url": url})
+
+
+@router.get("/api/{plural}/{namespace}/{name}/lfs-files")
+async def list_lfs_files(request: Request, plural: str, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The LFS objects the repo keeps, with the path and time each first arrived (writers only, as on the Hub)."""
+    repo = await repo_for(request, plural, namespace, name, write=True)
+    found = await run_in_threadpool(repos.lfs_files, registry_of(request), repo)
+    return [{"fileOid": f.oid, "oid": f.git_oid, "filename": f.path, "size": f.size, "pushedAt": iso(f.pushed_at),
+             "ref": None} for f in found]
+
+
+async def _storage_listing(request: Request, namespace: str) -> list[dict[str, Any]]:
+    reg, principal = registry_of(request), await _signed_in(request, "list your repos")
+    if not principal.may_read_namespace(namespace):
+        raise ForbiddenError(f"User {principal.user!r} is not a member of {namespace!r}.")
+
+    def run() -> list[dict[str, Any]]:
+        found = [r for t in ("model", "dataset", "space")
+                 for r in repos.list_repos(reg, t, viewer=principal, author=namespace)]
+        return [{"id": r.ref.repo_id, "type": r.ref.type, "updatedAt": iso(r.updated_at),
+                 "visibility": "private" if r.private else "public", "storage": repos.storage_of(reg, r)}
+                for r in found]
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/api/settings/repositories")
+async def list_my_repos(request: Request) -> list[dict[str, Any]]:
+    """The caller's own repos with the storage each keeps (`list_user_repos`, `hf repos ls`)."""
+    principal = await _signed_in(request, "list your repos")
+    return await _storage_listing(request, principal.user)
+
+
+@router.get("/api/organizations/{namespace}/settings/repositories")
+async def list_org_repos(request: Request, namespace: str) -> list[dict[str, Any]]:
+    """An organisation's repos with the storage each keeps; for its members."""
+    return await _storage_listing(request, namespace)
+
+
 @router.delete("/api/repos/delete", openapi_extra=json_body_doc(_REPO_FIELDS, required=("name",)))
 async def delete_repo(request: Request) -> dict[str, Any]:
     """Delete a repo."""
@@ -143,6 +198,10 @@ async def update_settings(request: Request, plural: str, namespace: str, name: s
     return {"private": private}
 
 
+def _expand_params(request: Request) -> list[str]:
+    return [*request.query_params.getlist("expand"), *request.query_params.getlist("expand[]")]
+
+
 def _info(reg: Any, ref: Any, principal: Any, revision: str) -> dict[str, Any]:
     repo = open_repo(reg, ref, principal)
     return repo_info(repo, read_version(reg, repo, revision))
@@ -152,6 +211,7 @@ def _info(reg: Any, ref: Any, principal: Any, revision: str) -> dict[str, Any]:
 async def info(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
     """Repo info at `main`."""
     ref = repo_ref(plural, namespace, name)
+    check_expand(ref.type, _expand_params(request))
     return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), "main")
 
 
@@ -159,6 +219,7 @@ async def info(request: Request, plural: str, namespace: str, name: str) -> dict
 async def info_at(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
     """Repo info at any branch, tag or commit."""
     ref = repo_ref(plural, namespace, name)
+    check_expand(ref.type, _expand_params(request))
     return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), revision)
 
 
@@ -178,6 +239,7 @@ def _int_param(request: Request, key: str, default: int | None) -> int | None:
 def _listing(reg: Any, plural: str, principal: Any, request: Request) -> tuple[list[dict[str, Any]], bool]:
     params = request.query_params
     repo_type = check_repo_type(plural)
+    check_expand(repo_type, _expand_params(request))
     filters = [f for f in params.getlist("filter") for f in f.split(",") if f]
     limit = _int_param(request, "limit", None)
     offset = _int_param(request, "offset", 0) or 0
@@ -213,12 +275,17 @@ async def list_repos(request: Request, plural: str) -> Response:
 
 @router.post("/api/validate-yaml", openapi_extra=json_body_doc(
     {"content": {"type": "string"}, "repoType": {"type": "string"}}, required=("content",)))
-async def validate_yaml(request: Request) -> dict[str, Any]:
-    """Check a README's YAML header the way the Hub does before a commit that touches it."""
+async def validate_yaml(request: Request) -> Response:
+    """Check a README's YAML header the way the Hub does before a commit that touches it (400 on invalid metadata)."""
     body = await json_object(request, what="validate-yaml body")
     content = body.get("content")
-    if not isinstance(content, str):
-        raise InvalidInputError("Field 'content' must be a string.")
-    error = parse_card(content).error
+    repo_type = body.get("repoType") or "model"
+    if not isinstance(content, str) or not isinstance(repo_type, str):
+        raise InvalidInputError("Fields 'content' and 'repoType' must be strings.")
+    card = parse_card(content)
+    errors = card_metadata_errors(card.data, repo_type=check_repo_type(repo_type))
+    if errors:
+        return error_response(request, 400, "BadRequest", " ".join(errors),
+                              extra={"errors": [{"message": e} for e in errors], "warnings": []})
     # Like the Hub, a broken header is a warning here; the commit still goes through and the card shows it.
-    return {"errors": [], "warnings": [{"message": error}] if error else []}
+    return JSONResponse({"errors": [], "warnings": [{"message": card.error}] if card.error else []})

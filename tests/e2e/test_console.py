@@ -21,7 +21,7 @@ def test_console_lists_repos_and_history(hub, admin_api: HfApi, monkeypatch) -> 
     monkeypatch.setenv("VITRINE_TOKEN", hub.admin_token)
     at = AppTest.from_file(str(ROOT / "apps" / "console" / "app.py"), default_timeout=60).run()
     assert not at.exception
-    at.sidebar.selectbox[0].set_value("viewers/shown-model").run()
+    at.selectbox(key="model_repo").set_value("viewers/shown-model").run()
     assert at.header[0].value == "viewers/shown-model"
     files = at.dataframe[0].value
     assert sorted(files["path"]) == [".gitattributes", "config.json"]

@@ -173,7 +173,7 @@ def test_info_listing_and_filesystem(admin_api: HfApi, repo_name: str) -> None:
         pages.append([m["id"] for m in r.json()])
         url = r.links.get("next", {}).get("url")
     assert pages == [[f"listers/{repo_name}-{i}"] for i in range(3)]
-    r = httpx.get(f"{admin_api.endpoint}/api/models?sort=downloads")
+    r = httpx.get(f"{admin_api.endpoint}/api/models?sort=bogus")
     assert r.status_code == 400 and "Invalid sort" in r.json()["error"]
     info = admin_api.model_info(f"listers/{repo_name}-0")
     assert info.pipeline_tag == "image-classification" and "vision" in info.tags
