@@ -52,6 +52,9 @@ class Settings:
     gc_grace_seconds: int = _setting(
         3600, "VITRINE_GC_GRACE_SECONDS", "`vitrine gc` keeps unreferenced blobs younger than this (uploads in flight)."
     )
+    eval_warmup: bool = _setting(
+        True, "VITRINE_EVAL_WARMUP", "Import the inference stack when the evaluation worker starts, not at the first job."
+    )
     console_hub_url: str = _setting(
         "", "VITRINE_ENDPOINT", "Hub URL the console talks to; default $HF_ENDPOINT, else http://$VITRINE_HOST:$VITRINE_PORT."
     )

@@ -75,7 +75,9 @@ class Server:
 def server_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for a hub process (no inherited VITRINE_* surprises)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITRINE_")}
-    env.update(VITRINE_HOME=str(home), VITRINE_ADMIN_TOKEN=ADMIN_TOKEN, **extra)
+    # Test hubs live for seconds: importing the inference stack up front would only cost CPU the suite needs.
+    env.update(VITRINE_HOME=str(home), VITRINE_ADMIN_TOKEN=ADMIN_TOKEN, VITRINE_EVAL_WARMUP="0")
+    env.update(extra)
     return env
 
 

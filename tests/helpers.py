@@ -25,3 +25,14 @@ def safetensors_bytes(n_bytes: int, *, seed: int = 0) -> bytes:
 
     rng = np.random.default_rng(seed)
     return save({"weight": rng.standard_normal(max(1, n_bytes // 4), dtype=np.float32)})
+
+
+def opaque_bytes(n: int) -> bytes:
+    """`n` random bytes that never parse as a pickle (so a `.bin` holding them is not refused as unsafe).
+
+    About 2% of plain random buffers walk into a STACK_GLOBAL opcode before the pickle scanner gives up,
+    and the hub then rightly refuses them; a leading NUL is no pickle opcode, so the scan stops at once.
+    """
+    import os
+
+    return b"\x00" + os.urandom(n - 1) if n > 0 else b""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import threading
@@ -14,6 +13,7 @@ import httpx
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
 from tests.conftest import VITRINE, server_env, start_server
+from tests.helpers import opaque_bytes
 
 
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +33,7 @@ def test_sigkill_during_uploads_leaves_every_repo_readable(tmp_path: Path) -> No
     def writer(repo_id: str) -> None:
         n = 0
         while not stop.is_set():
-            data = os.urandom(3 * 1024 * 1024 + n)
+            data = opaque_bytes(3 * 1024 * 1024 + n)
             path = f"w/{n}.bin"
             try:
                 api.upload_file(path_or_fileobj=data, path_in_repo=path, repo_id=repo_id)
@@ -106,7 +106,7 @@ def test_gc_removes_only_unreferenced_blobs(tmp_path: Path) -> None:
     server = start_server(home)
     try:
         api = HfApi(endpoint=server.url, token=server.admin_token)
-        shared, unique, in_flight = os.urandom(300_000), os.urandom(300_000), os.urandom(300_000)
+        shared, unique, in_flight = opaque_bytes(300_000), opaque_bytes(300_000), opaque_bytes(300_000)
         for repo_id in ("acme/keep", "acme/drop"):
             api.create_repo(repo_id)
             api.upload_file(path_or_fileobj=shared, path_in_repo="shared.bin", repo_id=repo_id)

@@ -19,7 +19,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from tests.conftest import VITRINE, Server, server_env, start_server
-from tests.helpers import assert_hub_error
+from tests.helpers import assert_hub_error, opaque_bytes
 
 # --- helpers ---------------------------------------------------------------------------------------------------
 
@@ -266,7 +266,7 @@ def _blob(server: Server, oid: str) -> Path:
 def test_lfs_verify_reveals_nothing_without_its_signed_link(hub: Server, admin_api: HfApi, repo_name: str) -> None:
     secret = f"acme/{repo_name}"
     admin_api.create_repo(secret, private=True)
-    data = os.urandom(50_000)
+    data = opaque_bytes(50_000)
     oid = hashlib.sha256(data).hexdigest()
     # huggingface_hub uploads and verifies through the links of the batch answer.
     admin_api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=secret)
@@ -432,7 +432,7 @@ def test_full_blob_disk_answers_507_and_loses_nothing(tmp_path: Path) -> None:
     server = None
     try:
         server, repo_id, before = _storage_hub(tmp_path / "home", blobs)
-        big = os.urandom(3 * 1024 * 1024)
+        big = opaque_bytes(3 * 1024 * 1024)
         r = commit_raw(server, repo_id, [HEADER, inline("big.txt", big)])
         assert_hub_error(r, 507, "InsufficientStorage", contains="storage is full")
         assert "No space left on device" in r.headers["x-error-message"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from huggingface_hub import (
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 from tests.conftest import ADMIN_TOKEN
-from tests.helpers import safetensors_bytes
+from tests.helpers import opaque_bytes, safetensors_bytes
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -36,7 +35,7 @@ def test_create_upload_download_roundtrip(admin_api: HfApi, hub, repo_name: str,
         admin_api.create_repo(repo_id)
     assert exc.value.response.status_code == 409
 
-    big = os.urandom(11 * MB)
+    big = opaque_bytes(11 * MB)
     admin_api.upload_file(path_or_fileobj=b"small text", path_in_repo="notes/a.txt", repo_id=repo_id)
     admin_api.upload_file(path_or_fileobj=big, path_in_repo="weights.bin", repo_id=repo_id)
 

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import opaque_bytes
 from huggingface_hub import HfApi
 
 from tests.conftest import ENDPOINT
@@ -82,7 +84,7 @@ def test_hf_cli_upload_and_download(hub, repo_name: str, tmp_path: Path) -> None
     src = tmp_path / "model"
     (src / "sub").mkdir(parents=True)
     (src / "config.json").write_text('{"a": 1}')
-    (src / "sub" / "weights.bin").write_bytes(os.urandom(1024 * 1024))
+    (src / "sub" / "weights.bin").write_bytes(opaque_bytes(1024 * 1024))
     env = {**os.environ, "HF_ENDPOINT": ENDPOINT, "HF_TOKEN": hub.admin_token, "HF_HUB_DISABLE_XET": "1",
            "HF_HOME": str(tmp_path / "hf")}
     hf = str(Path(sys.executable).parent / "hf")
