@@ -75,3 +75,14 @@ def query(name: str) -> str | None:
     """A console URL query parameter (`?page=Models&repo=acme/x&revision=v2`)."""
     value = st.query_params.get(name)
     return str(value) if value else None
+
+
+def pick_revision(hub: Hub, repo_id: str, repo_type: str, *, key: str) -> str | None:
+    """A revision picker for `repo_id` (its branches and tags, plus a commit id a hub URL named); None on error."""
+    revs = attempt(lambda: revisions(hub, repo_id, repo_type))
+    if not revs:
+        return None
+    wanted = query("revision")
+    if wanted and wanted not in revs:
+        revs = [*revs, wanted]  # a commit id from a hub URL (`/commit/<sha>`, `/tree/<sha>`)
+    return pick("Revision", revs, key=key, default=wanted)

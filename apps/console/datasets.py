@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from apps.console.common import PAGE_ROWS, Hub, attempt, pick, query, revisions
+from apps.console.common import PAGE_ROWS, Hub, attempt, pick, pick_revision, query
 
 
 def render(hub: Hub) -> None:
@@ -16,13 +16,9 @@ def render(hub: Hub) -> None:
             st.info("No datasets yet. Import one with `vitrine dataset import FILE <namespace>/<name>`.")
         return
     dataset = pick("Dataset", found, key="ds_repo", default=query("repo"))
-    revs = attempt(lambda: revisions(hub, dataset, "dataset"))
-    if not revs:
+    revision = pick_revision(hub, dataset, "dataset", key="ds_revision")
+    if revision is None:
         return
-    wanted = query("revision")
-    if wanted and wanted not in revs:
-        revs = [*revs, wanted]  # a commit id from a hub URL (`/commit/<sha>`, `/tree/<sha>`)
-    revision = pick("Revision", revs, key="ds_revision", default=wanted)
     splits = attempt(lambda: hub.client.splits(dataset, revision))
     if splits is None:
         return

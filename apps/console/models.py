@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 import streamlit.components.v1 as components
 
-from apps.console.common import PAGE_ROWS, Hub, attempt, paged_table, pick, query, revisions
+from apps.console.common import PAGE_ROWS, Hub, attempt, paged_table, pick, pick_revision, query
 
 
 def render(hub: Hub) -> None:
@@ -26,13 +26,9 @@ def render(hub: Hub) -> None:
         st.info("No models match. Push one with `hf upload <namespace>/<name> ./folder .` or widen the search.")
         return
     repo_id = pick("Model", found, key="model_repo", default=query("repo"))
-    revs = attempt(lambda: revisions(hub, repo_id))
-    if not revs:
+    revision = pick_revision(hub, repo_id, "model", key="model_revision")
+    if revision is None:
         return
-    wanted = query("revision")
-    if wanted and wanted not in revs:
-        revs = [*revs, wanted]  # a commit id from a hub URL (`/commit/<sha>`, `/tree/<sha>`)
-    revision = pick("Revision", revs, key="model_revision", default=wanted)
     if query("path"):
         st.caption(f"Opened from the hub at file `{query('path')}`: it is in the Files tab.")
     show_model(hub, repo_id, revision)
