@@ -10,7 +10,7 @@ from registry.auth import Principal
 from registry.core import Registry
 from registry.errors import InvalidInputError
 from registry.names import RepoRef, check_repo_type, parse_repo_id
-from registry.repos import RepoRecord, get_repo
+from registry.repos import RepoRecord, open_repo
 
 PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -41,15 +41,6 @@ def repo_ref(plural: str, namespace: str, name: str) -> RepoRef:
     if repo_type is None:
         raise InvalidInputError(f"Invalid repo type {plural!r}: expected models, datasets or spaces.")
     return parse_repo_id(f"{namespace}/{name}", check_repo_type(repo_type))
-
-
-def open_repo(reg: Registry, ref: RepoRef, principal: Principal | None, *, write: bool = False) -> RepoRecord:
-    """The repo if the caller may see it (else RepoNotFound) and, with `write`, change it (else 401/403)."""
-    repo = get_repo(reg, ref)
-    auth.check_can_read(principal, ref, private=repo.private)
-    if write:
-        auth.check_can_write(principal, ref.namespace)
-    return repo
 
 
 def base_url(request: Request) -> str:

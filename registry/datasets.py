@@ -30,7 +30,6 @@ from registry.repos import RepoRecord
 from registry.sandbox import check_select as check_select  # re-exported: evaluation builds its SQL with them
 from registry.sandbox import guarded as guarded
 from registry.sandbox import quote_ident as quote_ident
-from registry.trees import TreeEntry
 from registry.versions import read_version
 
 # Column names that usually hold the input text of a row, best first.
@@ -217,29 +216,28 @@ def column_stats(split: DatasetSplit, *, timeout_s: float = 30) -> list[ColumnSt
     return stats
 
 
-def parquet_files(tree: dict[str, TreeEntry]) -> list[str]:
-    """Parquet files of a dataset tree, the train split first."""
-    files = sorted(p for p in tree if p.endswith(".parquet"))
-    return sorted(files, key=lambda p: "train" not in p.rsplit("/", 1)[-1] and "train" not in p)
+def sample_texts(reg: Registry, repo: RepoRecord, revision: str = "main", *, limit: int = 3,
+                 max_chars: int = 300) -> list[str]:
+    """A few non-empty values of the dataset's text column (by name, else its first string column).
 
-
-def sample_texts(reg: Registry, tree: dict[str, TreeEntry], *, limit: int = 3, max_chars: int = 300) -> list[str]:
-    """A few non-empty values of the dataset's text column (by name, else its first string column)."""
-    files = parquet_files(tree)
-    if not files:
+    Read from its `train` split (else its first) as `dataset_splits` finds them; a dataset whose parquet
+    cannot be read gives no examples rather than costing a model its demo.
+    """
+    splits = dataset_splits(reg, repo, revision)
+    if not splits:
         return []
-    path = str(reg.blobs.path(tree[files[0]].oid))
-    with duckdb.connect() as con:
-        try:
-            columns = con.execute("DESCRIBE SELECT * FROM read_parquet($1)", [path]).fetchall()
-        except duckdb.Error:
-            return []  # not readable as parquet: no examples rather than no demo
-        strings = [name for name, kind, *_ in columns if kind == "VARCHAR"]
+    split = splits.get("train") or next(iter(splits.values()))
+    try:
+        schema = split_schema(split)
+        strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         if not strings:
             return []
         column = next((c for c in TEXT_COLUMNS if c in strings), strings[0])
-        quoted = '"' + column.replace('"', '""') + '"'
-        rows = con.execute(
-            f"SELECT {quoted} FROM read_parquet($1) WHERE length(trim({quoted})) > 0 LIMIT $2", [path, limit]
-        ).fetchall()
-    return [str(value)[:max_chars] for (value,) in rows]
+        out: list[str] = []
+        for batch in iter_batches(split, [column], batch_size=256):
+            out += [v[:max_chars] for v in batch.column(0).to_pylist() if isinstance(v, str) and v.strip()]
+            if len(out) >= limit:
+                break
+    except (pa.ArrowException, OSError, InvalidInputError):
+        return []
+    return out[:limit]

@@ -53,8 +53,7 @@ def dataset_examples(reg: Registry, model: RepoRecord, linked: Any) -> DatasetEx
             continue
         if not may_show_rows(model, dataset):
             continue
-        _, tree = load_version(reg, dataset, "main")
-        texts = sample_texts(reg, tree)
+        texts = sample_texts(reg, dataset)
         if texts:
             return DatasetExamples(texts, dataset.ref)
     return DatasetExamples([])

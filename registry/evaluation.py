@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from registry import jobs
-from registry.auth import Principal, check_can_read
+from registry.auth import Principal
 from registry.core import Registry
 from registry.datasets import DatasetSplit, count_rows, dataset_splits, iter_batches, quote_ident, split_schema
 from registry.datasql import run_sql
@@ -33,7 +33,7 @@ from registry.errors import InvalidInputError, RegistryError, UnauthorizedError
 from registry.metrics import METRICS, check_labels, compute_metrics, library_versions, metric_definitions
 from registry.names import parse_repo_id
 from registry.predictors import PREDICTORS, load_predictor, resolve_task
-from registry.repos import RepoRecord, get_repo
+from registry.repos import RepoRecord, get_repo, open_repo
 from registry.snapshots import snapshot_dir
 from registry.versions import read_version
 
@@ -73,9 +73,7 @@ class EvalRequest:
 
 
 def _readable(reg: Registry, principal: Principal | None, repo_id: str, repo_type: str) -> RepoRecord:
-    repo = get_repo(reg, parse_repo_id(repo_id, repo_type))
-    check_can_read(principal, repo.ref, private=repo.private)
-    return repo
+    return open_repo(reg, parse_repo_id(repo_id, repo_type), principal)
 
 
 def plan_evaluation(reg: Registry, principal: Principal | None, req: EvalRequest) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from registry import db
-from registry.auth import Principal, check_can_write, ensure_user
+from registry.auth import Principal, check_can_read, check_can_write, ensure_user
 from registry.blobs import git_blob_oid
 from registry.commits import (
     CommitRecord,
@@ -62,6 +62,15 @@ def find_repo(conn: Connection, ref: RepoRef) -> RepoRecord:
     if row is None:
         raise RepoNotFoundError(ref.repo_id, ref.type)
     return _record(row)
+
+
+def open_repo(reg: Registry, ref: RepoRef, principal: Principal | None, *, write: bool = False) -> RepoRecord:
+    """The repo if the caller may see it (else RepoNotFound) and, with `write`, change it (else 401/403)."""
+    repo = get_repo(reg, ref)
+    check_can_read(principal, ref, private=repo.private)
+    if write:
+        check_can_write(principal, ref.namespace)
+    return repo
 
 
 def get_repo(reg: Registry, ref: RepoRef) -> RepoRecord:

@@ -31,7 +31,7 @@ from registry.core import Registry
 from registry.demos import rows_still_allowed, sync_space
 from registry.errors import DemoFailedError, RegistryError, RepoNotFoundError
 from registry.names import RepoRef
-from registry.repos import RepoRecord, get_repo, resolve_commit
+from registry.repos import RepoRecord, open_repo, resolve_commit
 from registry.settings import Settings
 from registry.snapshots import snapshot_dir
 
@@ -274,10 +274,10 @@ def _child_scope(scope: Scope, prefix: str) -> Scope:
 def _may_read(reg: Registry, viewer: auth.Principal | None, repo_id: str) -> bool:
     namespace, _, name = repo_id.partition("/")
     try:
-        repo = get_repo(reg, RepoRef("model", namespace, name))
+        open_repo(reg, RepoRef("model", namespace, name), viewer)
     except RepoNotFoundError:
         return False
-    return not repo.private or (viewer is not None and viewer.may_read_namespace(namespace))
+    return True
 
 
 def _spawn_close(host: SpaceHost, live: LiveDemo) -> None:
