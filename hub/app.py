@@ -15,10 +15,12 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.endpoints.app import EndpointDispatch
+from hub.endpoints.serving import EndpointHost
 from hub.errors import error_response, error_statuses, install_error_handlers
 from hub.routes import (
-    access, admin, commits, datasets, discussions, evals, files, lfs, models, refs, repos, spaces, tokens, vitrine,
-    web,
+    access, admin, aliases, commits, datasets, discussions, endpoints, evals, files, lfs, models, refs, repos, spaces,
+    tokens, vitrine, web,
 )
 from registry import auth
 from registry.core import Registry
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = reg
     app.state.settings = settings
     app.state.stats = Counter()
+    app.state.endpoints = EndpointHost(reg)
+    app.add_middleware(EndpointDispatch, host=app.state.endpoints)
     app.add_middleware(RequestGuard)
 
     @app.get("/health")
@@ -104,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # `web` (browsers' human URLs) goes after it, so it never shadows an API route.
     # `discussions` goes before `files`: its routes at `refs/pr/N` would otherwise read as revision `refs`.
     # `access` goes after them all: it answers RepoNotFound only on paths no other route takes.
-    for module in (vitrine, tokens, admin, models, datasets, evals, repos, refs, discussions, commits, lfs, files,
+    for module in (vitrine, tokens, admin, aliases, endpoints, models, datasets, evals, repos, refs, discussions, commits, lfs, files,
                    spaces, web, access):
         app.include_router(module.router)
     app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]

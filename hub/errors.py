@@ -17,6 +17,7 @@ from registry.errors import (
     ConflictError,
     EntryNotFoundError,
     ForbiddenError,
+    GateRefusedError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -43,6 +44,7 @@ ERROR_TABLE: dict[type[RegistryError], tuple[int, str]] = {
     EntryNotFoundError: (404, "EntryNotFound"),
     NotFoundError: (404, "NotFound"),
     ConflictError: (409, "Conflict"),
+    GateRefusedError: (409, "GateRefused"),
     PreconditionFailedError: (412, "PreconditionFailed"),
     PayloadTooLargeError: (413, "PayloadTooLarge"),
     UnsafeFileError: (422, "UnsafeFile"),
@@ -111,6 +113,8 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, object] = {}
         if isinstance(exc, ConflictError) and exc.url:
             extra["url"] = exc.url
+        if isinstance(exc, GateRefusedError):
+            extra["gate"] = exc.gate
         if isinstance(exc, UnsafeFileError):
             extra["path"] = exc.path
             extra["details"] = exc.details

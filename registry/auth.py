@@ -69,24 +69,28 @@ def ensure_user(conn: Connection, name: str, *, is_org: bool = False, is_admin: 
     return int(key[0])
 
 
-def add_member(conn: Connection, org: str, user: str, *, role: str = "write") -> None:
-    """Make `user` a member of organisation `org` (both created when missing)."""
-    if role not in ("read", "write", "admin"):
+def add_member(conn: Connection, org: str, user: str, *, role: str | None = None) -> None:
+    """Make `user` a member of organisation `org` (both created when missing) with `role`.
+
+    Without a role, a new member gets `write` and an existing one keeps theirs.
+    """
+    if role is not None and role not in ("read", "write", "admin"):
         raise InvalidInputError(f"Invalid member role {role!r}: expected read, write or admin.")
     org_id = ensure_user(conn, org, is_org=True)
     user_id = ensure_user(conn, user)
-    exists = conn.execute(
-        sa.select(db.memberships.c.role).where(db.memberships.c.org_id == org_id, db.memberships.c.user_id == user_id)
-    ).first()
+    where = (db.memberships.c.org_id == org_id, db.memberships.c.user_id == user_id)
+    exists = conn.execute(sa.select(db.memberships.c.role).where(*where)).first()
     if exists is None:
-        conn.execute(sa.insert(db.memberships).values(org_id=org_id, user_id=user_id, role=role))
+        conn.execute(sa.insert(db.memberships).values(org_id=org_id, user_id=user_id, role=role or "write"))
+    elif role is not None and exists.role != role:
+        conn.execute(sa.update(db.memberships).where(*where).values(role=role))
 
 
 def create_token(
     reg: Registry, user: str, *, role: str, org: str | None = None, name: str = "", token: str | None = None,
-    is_admin: bool = False,
+    is_admin: bool = False, org_role: str | None = None,
 ) -> str:
-    """Issue a token for `user` (created when missing, added to `org` when given) and return it in clear."""
+    """Issue a token for `user` (created when missing, added to `org` with `org_role` when given); returns it."""
     if role not in ROLES:
         raise InvalidInputError(f"Invalid token role {role!r}: expected 'read' or 'write'.")
     if BOT_USER in (user, org):
@@ -97,7 +101,7 @@ def create_token(
         if is_admin:
             conn.execute(sa.update(db.users).where(db.users.c.id == user_id).values(is_admin=True))
         if org:
-            add_member(conn, org, user)
+            add_member(conn, org, user, role=org_role)
         existing = conn.execute(sa.select(db.tokens.c.id).where(db.tokens.c.token_hash == _hash(token))).first()
         if existing is None:
             conn.execute(

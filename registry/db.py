@@ -155,6 +155,32 @@ discussion_events = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# Every move of an alias (a named, movable pointer to a commit, stored in `refs` with kind "alias"),
+# every refused promotion, and protection changes: who, when, from, to, why, and the evidence the gate used.
+alias_events = sa.Table(
+    "alias_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("alias", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("from_oid", sa.String(40), nullable=True),
+    sa.Column("to_oid", sa.String(40), nullable=True),
+    sa.Column("actor", sa.String(96), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False, default=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Aliases a repo's organisation admins marked protected (`production` of an organisation's repo always is).
+protected_aliases = sa.Table(
+    "protected_aliases",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+)
+
 kv = sa.Table(
     "kv",
     metadata,

@@ -122,3 +122,11 @@ class DiscussionNotFoundError(NotFoundError):
         super().__init__(f"Discussion #{num} not found in {repo_id}.")
         self.repo_id = repo_id
         self.num = num
+
+
+class GateRefusedError(ConflictError):
+    """A promotion the repo's policy refused; `gate` holds the checks and their numbers."""
+
+    def __init__(self, message: str, *, gate: dict[str, object]) -> None:
+        super().__init__(message)
+        self.gate = gate

@@ -31,10 +31,11 @@ class RefInfo:
 
 
 def list_refs(reg: Registry, repo: RepoRecord) -> list[RefInfo]:
-    """Every branch and tag of `repo`, sorted by kind then name."""
+    """Every branch, tag and pull-request head of `repo` (aliases: registry/aliases.py), sorted by kind then name."""
     with reg.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(db.refs).where(db.refs.c.repo_id == repo.pk).order_by(db.refs.c.kind, db.refs.c.name)
+            sa.select(db.refs).where(db.refs.c.repo_id == repo.pk, db.refs.c.kind != "alias")
+            .order_by(db.refs.c.kind, db.refs.c.name)
         ).all()
     return [RefInfo(r.kind, r.name, r.commit_oid) for r in rows]
 
@@ -51,6 +52,9 @@ def create_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, revisio
         ).scalar_one_or_none()
         if clash is not None:
             raise ConflictError(f"Reference already exists: {name} is a {clash} of {repo.ref}.")
+        if conn.execute(sa.select(db.refs.c.name).where(db.refs.c.repo_id == repo.pk, db.refs.c.kind == "alias",
+                                                        db.refs.c.name == name)).first() is not None:
+            raise ConflictError(f"{name} is an alias of {repo.ref}; a {kind} needs another name.")
         set_ref(conn, repo.pk, kind, name, commit.oid, expected=None)
     return RefInfo(kind, name, commit.oid)
 

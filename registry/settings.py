@@ -74,6 +74,30 @@ class Settings:
         "http://127.0.0.1:8501", "VITRINE_CONSOLE_URL", "Console URL the hub sends browsers to from its human URLs."
     )
 
+    endpoint_max_batch: int = _setting(
+        32, "VITRINE_ENDPOINT_MAX_BATCH", "Most inputs an inference endpoint packs into one forward pass."
+    )
+    endpoint_max_batch_tokens: int = _setting(
+        16384, "VITRINE_ENDPOINT_MAX_BATCH_TOKENS",
+        "Token budget of one endpoint batch (longest input x inputs, as padding makes it); a longer input is refused."
+    )
+    endpoint_max_queue: int = _setting(
+        512, "VITRINE_ENDPOINT_MAX_QUEUE", "Inputs an endpoint queues at most; beyond, it answers 503 with Retry-After."
+    )
+    endpoint_max_inputs: int = _setting(
+        32, "VITRINE_ENDPOINT_MAX_INPUTS", "Most inputs one endpoint request may carry."
+    )
+    endpoint_max_body_bytes: int = _setting(
+        8 * 1024**2, "VITRINE_ENDPOINT_MAX_BODY_BYTES", "Largest endpoint request body, in bytes."
+    )
+    endpoint_timeout_ms: int = _setting(
+        30000, "VITRINE_ENDPOINT_TIMEOUT_MS", "Milliseconds an endpoint request may wait and run before a 504."
+    )
+    endpoint_poll_ms: int = _setting(
+        500, "VITRINE_ENDPOINT_POLL_MS", "How often an endpoint looks for a move of its alias (then hot-swaps), in ms."
+    )
+    endpoint_device: str = _setting("cpu", "VITRINE_ENDPOINT_DEVICE", "Device endpoints load models onto (cpu, cuda).")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from `VITRINE_*` variables, then apply explicit (CLI) overrides that are not None."""

@@ -53,11 +53,13 @@ class Server:
     admin_token: str
     log: Path
 
-    def token(self, user: str, role: str = "write", org: str | None = None) -> str:
+    def token(self, user: str, role: str = "write", org: str | None = None, org_role: str | None = None) -> str:
         """Create a token through the real CLI (`vitrine token create`) and return it."""
         cmd = [VITRINE, "token", "create", "--home", str(self.home), "--user", user, "--role", role]
         if org:
             cmd += ["--org", org]
+        if org_role:
+            cmd += ["--org-role", org_role]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=server_env(self.home)).stdout
         return out.strip().splitlines()[-1]
 

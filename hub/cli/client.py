@@ -28,7 +28,11 @@ def token_of(args: argparse.Namespace) -> str | None:
 
 
 class CliError(Exception):
-    """A failure the CLI explains in one line, with the next step."""
+    """A failure the CLI explains in one line, with the next step; `body` is the hub's error body, if any."""
+
+    def __init__(self, message: str, *, body: Any = None) -> None:
+        super().__init__(message)
+        self.body = body
 
 
 def list_tags_command(endpoint: str, repo_id: str) -> str:
@@ -68,5 +72,9 @@ def send_json(endpoint: str, token: str | None, method: str, path: str, *, param
         tags = f"`{list_tags_command(endpoint, repo_id)}`" if repo_id else "`hf repos tag list <repo>`"
         raise CliError(f"{message} List its tags with {tags}; a branch name or a commit id works too.")
     if r.status_code >= 400:
-        raise CliError(message or r.text)
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        raise CliError(message or r.text, body=body)
     return r.json()

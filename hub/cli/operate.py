@@ -48,8 +48,11 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from registry import auth
 
     reg = _existing_registry(args)
-    token = auth.create_token(reg, args.user, role=args.role, org=args.org, name=args.name or "")
-    where = f" (member of {args.org})" if args.org else ""
+    if args.org_role and not args.org:
+        raise ValueError("--org-role needs --org ORG.")
+    token = auth.create_token(reg, args.user, role=args.role, org=args.org, name=args.name or "",
+                              org_role=args.org_role)
+    where = f" (member of {args.org}{', ' + args.org_role if args.org_role else ''})" if args.org else ""
     print(f"Created a {args.role} token for {args.user}{where}:")
     print(token)
     return 0
@@ -99,6 +102,8 @@ def register(sub: Any) -> None:
     create.add_argument("--user", required=True)
     create.add_argument("--role", required=True, choices=["read", "write"])
     create.add_argument("--org", help="organisation to add the user to")
+    create.add_argument("--org-role", choices=["read", "write", "admin"],
+                        help="the user's role in --org (default: write for a new member; an existing one keeps theirs)")
     create.add_argument("--name", help="a label for the token")
     create.set_defaults(func=cmd_token_create)
 

@@ -1,0 +1,337 @@
+"""The HTTP face of an endpoint: the Hub inference route, a typed predict route, health, readiness, metrics.
+
+Every route lives under the endpoint's own URL: `/endpoints/{owner}/{name}` (alias `production`) or
+`/endpoints/{owner}/{name}@{alias}` on the hub, and `/` for `vitrine endpoint serve`. A private
+repo's endpoint answers only callers who may read the repo, like a download; every answer carries the
+commit that produced it in `X-Model-Commit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field, create_model
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.bodies import parse_json, read_body
+from hub.endpoints.batching import BatcherClosedError, QueueFullError
+from hub.endpoints.convention import hub_output, payloads_from_inputs
+from hub.endpoints.serving import Endpoint, EndpointHost
+from hub.errors import error_response, install_error_handlers
+from registry import auth
+from registry.errors import InvalidInputError, PayloadTooLargeError, RegistryError
+from registry.names import parse_repo_id
+
+RETRY_AFTER_S = "1"
+_INFERENCE_PATHS = ("/", "/predict")
+
+
+class _Unavailable(Exception):
+    """No version is loaded (yet, or any more): 503 with the endpoint's status."""
+
+
+class _Answer(Exception):
+    """Stop with this response (timeouts, a full queue, a client that left)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+# Typed instances of the predict route, per task: the fields each task's predictor reads.
+_TEXT = {"text": (str, Field(description="The input text."))}
+_INSTANCE_FIELDS: dict[str, dict[str, Any]] = {
+    "text-classification": {**_TEXT, "text_pair": (str | None, Field(None, description="Second text of a pair."))},
+    "text-regression": _TEXT,
+    "fill-mask": {"text": (str, Field(description="Text with one [MASK] where the missing word goes."))},
+    "text-generation": {"text": (str, Field(description="The prompt."))},
+    "zero-shot-classification": {**_TEXT, "candidate_labels": (list[str], Field(description="Labels to choose from."))},
+    "token-classification": {"text": (str | None, Field(None, description="Raw text.")),
+                             "tokens": (list[str] | None, Field(None, description="Words, for word-level tags."))},
+    "sentence-similarity": {"sentence1": (str, Field()), "sentence2": (str, Field())},
+    "image-classification": {"image": (str, Field(description="The image, base64 or a data URL."))},
+    "audio-classification": {"audio": (str, Field(description="The audio file, base64."))},
+    "automatic-speech-recognition": {"audio": (str, Field(description="The audio file, base64."))},
+}
+
+
+class PredictResponse(BaseModel):
+    """What the typed predict route answers."""
+
+    predictions: list[dict[str, Any]]
+    commit: str = Field(description="The model commit that produced the predictions.")
+
+
+def _principal_dependency(endpoint: Endpoint) -> Any:
+    async def principal(request: Request) -> auth.Principal | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+        found = await run_in_threadpool(auth.authenticate, endpoint.reg, token)
+        await run_in_threadpool(endpoint.check_access, found)
+        return found
+
+    return principal
+
+
+async def _client_gone(request: Request) -> None:
+    """Return when the client disconnects (the body is read already, so the next message is the disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, Any]]) -> tuple[list[Any], str, str]:
+    """Run payloads through the endpoint's current version: (results, commit, task)."""
+    settings = endpoint.settings
+    deadline = time.monotonic() + settings.endpoint_timeout_ms / 1000
+    if len(payloads) > settings.endpoint_max_inputs:
+        raise PayloadTooLargeError(f"{len(payloads)} inputs in one request; at most {settings.endpoint_max_inputs}.")
+    while True:
+        slot = endpoint.slot or await run_in_threadpool(endpoint.wait_loaded, max(0.0, deadline - time.monotonic()))
+        if slot is None:
+            raise _Unavailable
+        inputs = [slot.predictor.preprocess(p) for p in payloads]
+        tokens = [slot.count_tokens(x) for x in inputs]
+        if max(tokens) > endpoint.limits.max_batch_tokens:
+            raise PayloadTooLargeError(f"An input of {max(tokens)} tokens is longer than the batch token budget "
+                                       f"({endpoint.limits.max_batch_tokens}); shorten it.")
+        try:
+            work = slot.batcher.submit(inputs, tokens, timeout_s=max(0.0, deadline - time.monotonic()))
+        except BatcherClosedError:
+            continue  # the version was swapped out between our look and our submit: go to the new one
+        except QueueFullError:
+            endpoint.metrics.dropped.labels("queue_full").inc()
+            raise _Answer(error_response(request, 503, "Overloaded", "The endpoint's queue is full; retry shortly.",
+                                         headers={"Retry-After": RETRY_AFTER_S})) from None
+        watcher = asyncio.ensure_future(_client_gone(request))
+        try:
+            waiting: set[asyncio.Future[Any]] = {work.future, watcher}
+            done, _ = await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+        if work.future in done:
+            return work.future.result(), slot.commit, slot.task
+        work.dropped = True
+        if watcher in done:
+            endpoint.metrics.dropped.labels("client_gone").inc()
+            raise _Answer(Response(status_code=499))
+        endpoint.metrics.dropped.labels("timeout").inc()
+        raise _Answer(error_response(request, 504, "Timeout",
+                                     f"No answer within {settings.endpoint_timeout_ms} ms; retry later."))
+
+
+def _unavailable(request: Request, endpoint: Endpoint) -> Response:
+    status = endpoint.status()
+    why = (status["lastError"] or {}).get("error") or f"loading {endpoint.ref.repo_id}@{endpoint.alias}"
+    return error_response(request, 503, "NotReady", f"The endpoint is not ready: {why}.",
+                          headers={"Retry-After": RETRY_AFTER_S}, extra={"status": status})
+
+
+def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
+    """The endpoint's app for the version's task (`None` before the first version has loaded)."""
+    title = f"{endpoint.ref.repo_id}@{endpoint.alias}"
+    app = FastAPI(title=f"Vitrine endpoint {title}", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
+    install_error_handlers(app)
+    principal = _principal_dependency(endpoint)
+    max_body = endpoint.settings.endpoint_max_body_bytes
+
+    async def run(request: Request, payloads: list[dict[str, Any]]) -> tuple[list[Any], str, str] | Response:
+        try:
+            return await infer(endpoint, request, payloads)
+        except _Unavailable:
+            return _unavailable(request, endpoint)
+        except _Answer as answer:
+            return answer.response
+
+    @app.post("/", openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["inputs"],
+        "properties": {"inputs": {}, "parameters": {"type": "object"}}}}}}})
+    async def hub_inference(request: Request) -> Response:
+        """The Hub inference convention: `{"inputs": ..., "parameters": ...}`, answered in the task's Hub shape."""
+        caller = await principal(request)  # noqa: F841 - the check is the point
+        body = parse_json(await read_body(request, what="inference body", limit=max_body), what="inference body")
+        slot = endpoint.slot or await run_in_threadpool(endpoint.wait_loaded, endpoint.settings.endpoint_timeout_ms / 1000)
+        if slot is None:
+            return _unavailable(request, endpoint)
+        payloads, single = payloads_from_inputs(slot.task, slot.predictor.input_columns, body,
+                                                max_inputs=endpoint.settings.endpoint_max_inputs)
+        outcome = await run(request, payloads)
+        if isinstance(outcome, Response):
+            return outcome
+        results, commit, served_task = outcome
+        return JSONResponse(hub_output(served_task, results, single=single), headers={"X-Model-Commit": commit})
+
+    fields = _INSTANCE_FIELDS.get(task or "")
+    if fields is not None:
+        instance = create_model(f"Instance_{task}".replace("-", "_"), **fields)
+        request_model = create_model(
+            f"PredictRequest_{task}".replace("-", "_"),
+            instances=(list[instance], Field(min_length=1, max_length=endpoint.settings.endpoint_max_inputs)),  # type: ignore[valid-type]
+        )
+
+        async def predict(request: Request, body: Any) -> Response:
+            """Typed prediction for this endpoint's task: `{"instances": [...]}` -> `{"predictions", "commit"}`."""
+            await principal(request)
+            payloads = [i.model_dump(exclude_none=True) for i in body.instances]
+            outcome = await run(request, payloads)
+            if isinstance(outcome, Response):
+                return outcome
+            results, commit, _ = outcome
+            return JSONResponse({"predictions": results, "commit": commit}, headers={"X-Model-Commit": commit})
+
+        predict.__annotations__["body"] = request_model  # a real class, not the string `from __future__` leaves
+        app.post("/predict", response_model=PredictResponse)(predict)
+    else:
+        @app.post("/predict", response_model=PredictResponse)
+        async def predict_any(request: Request) -> Response:
+            """Prediction before the task is known: `{"instances": [{...}, ...]}`."""
+            await principal(request)
+            body = parse_json(await read_body(request, what="predict body", limit=max_body), what="predict body")
+            if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
+                raise InvalidInputError('The body must be {"instances": [ {...}, ... ]}.')
+            outcome = await run(request, body["instances"])
+            if isinstance(outcome, Response):
+                return outcome
+            results, commit, _ = outcome
+            return JSONResponse({"predictions": results, "commit": commit}, headers={"X-Model-Commit": commit})
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        """Liveness: the process answers (whether or not a version is loaded)."""
+        await principal(request)
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready(request: Request) -> Response:
+        """Readiness: 200 with the commit served once a version is loaded, else 503; the last load failure too."""
+        await principal(request)
+        status = endpoint.status()
+        headers = {"X-Model-Commit": status["commit"]} if status["commit"] else {}
+        return JSONResponse(status, status_code=200 if status["ready"] else 503, headers=headers)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics: latency, requests, errors, batch sizes, queue depth, the commit served."""
+        await principal(request)
+        return PlainTextResponse(generate_latest(endpoint.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class EndpointApp:
+    """ASGI app of one endpoint: picks the app of the version's task, and counts every inference answer."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._apps: dict[str | None, FastAPI] = {}
+
+    def app_for(self, task: str | None) -> FastAPI:
+        """The app for `task`, built once."""
+        if task not in self._apps:
+            self._apps[task] = build_app(self.endpoint, task)
+        return self._apps[task]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request, observing latency and status for the inference routes."""
+        slot = self.endpoint.slot
+        app = self.app_for(slot.task if slot else None)
+        root = scope.get("root_path", "")
+        path = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
+        if scope["type"] != "http" or path not in _INFERENCE_PATHS:
+            await app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def watch(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, watch)
+        finally:
+            m = self.endpoint.metrics
+            m.requests.labels(str(status[0])).inc()
+            m.latency.observe(time.perf_counter() - started)
+            if status[0] >= 400:
+                m.errors.labels("client" if status[0] < 500 else "server").inc()
+
+
+class EndpointDispatch:
+    """Hub middleware: `/endpoints/{owner}/{name}[@alias]/...` goes to that endpoint, started on first use."""
+
+    PREFIX = "/endpoints/"
+
+    def __init__(self, app: ASGIApp, host: EndpointHost) -> None:
+        self.app = app
+        self.host = host
+        self._apps: dict[int, EndpointApp] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch endpoint paths; pass everything else to the hub."""
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(self.PREFIX):
+            await self.app(scope, receive, send)
+            return
+        parts = path[len(self.PREFIX):].split("/", 2)
+        if len(parts) < 2 or not parts[1]:
+            await self.app(scope, receive, send)
+            return
+        owner, name_alias = parts[0], parts[1]
+        name, _, alias = name_alias.partition("@")
+        rest = "/" + (parts[2] if len(parts) > 2 else "")
+        try:
+            ref = parse_repo_id(f"{owner}/{name}", "model")
+            endpoint = await self._endpoint(scope, ref, alias or "production")
+        except RegistryError as exc:
+            from hub.errors import status_of
+
+            code, kind = status_of(exc)
+            response = error_response(_request(scope, receive), code, kind, exc.message)
+            await response(scope, receive, send)
+            return
+        prefix = f"{self.PREFIX}{owner}/{name_alias}"
+        app = self._apps.setdefault(id(endpoint), EndpointApp(endpoint))
+        await app({**scope, "root_path": scope.get("root_path", "") + prefix, "path": prefix + rest}, receive, send)
+
+    async def _endpoint(self, scope: Scope, ref: Any, alias: str) -> Endpoint:
+        """The endpoint, after checking the caller may read the repo and the alias exists (no model loads else)."""
+        from registry import aliases
+        from registry.aliases import check_alias_name
+
+        check_alias_name(alias)
+        request = _request(scope, None)
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+        reg = self.host.reg
+
+        def lookup() -> None:
+            from registry.repos import open_repo
+
+            principal = auth.authenticate(reg, token)
+            repo = open_repo(reg, ref, principal)
+            if aliases.get_alias(reg, repo, alias) is None and not any(
+                    e.ref == ref and e.alias == alias for e in self.host.running()):
+                from registry.errors import NotFoundError
+
+                raise NotFoundError(f"{ref.repo_id} has no alias {alias!r} to serve; promote a version first "
+                                    f"(vitrine promote {ref.repo_id} REVISION --to {alias}).")
+
+        await run_in_threadpool(lookup)
+        return self.host.get(ref, alias)
+
+
+def _request(scope: Scope, receive: Receive | None) -> Request:
+    return Request(scope, receive) if receive is not None else Request(scope)
+
+
+__all__ = ["EndpointApp", "EndpointDispatch", "build_app", "infer"]
