@@ -58,6 +58,7 @@ case "${1:-up}" in
     echo "Hub:     http://127.0.0.1:$PORT   (HF_ENDPOINT=http://127.0.0.1:$PORT HF_TOKEN=$VITRINE_ADMIN_TOKEN HF_HUB_DISABLE_XET=1)"
     echo "Console: http://127.0.0.1:${CONSOLE_PORT:-8501}"
     echo "Demo:    http://127.0.0.1:$PORT/spaces/demo/all-MiniLM-L6-v2/"
+    echo "Endpoint: http://127.0.0.1:$PORT/endpoints/demo/sentiment   (InferenceClient(model=...) or POST {\"inputs\": ...})"
     wait $HUB
     ;;
   test)

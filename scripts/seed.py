@@ -98,6 +98,38 @@ def seed_evaluation(endpoint: str, token: str) -> None:
         print(f"==> evaluation of demo/sentiment@{tag} on demo/reviews: {r.json()['status']} ({r.json()['id']})")
 
 
+POLICY = """# Promotion gate of demo/sentiment: `vitrine promote` refuses a version that loses F1 on the reviews.
+gates:
+  production:
+    - dataset: demo/reviews
+      split: test
+      metric: f1_macro
+      max_drop: 0.01
+"""
+
+
+def seed_promotion(endpoint: str, token: str) -> None:
+    """Give demo/sentiment a gate, promote v1 then v2 to production through it, and start its endpoint."""
+    import httpx
+    from huggingface_hub import HfApi
+
+    from hub.cli import main as vitrine
+
+    api = HfApi(endpoint=endpoint, token=token)
+    if not api.file_exists("demo/sentiment", ".vitrine/promotion.yaml"):
+        api.upload_file(path_or_fileobj=POLICY.encode(), path_in_repo=".vitrine/promotion.yaml",
+                        repo_id="demo/sentiment", commit_message="Promotion gate: F1 on demo/reviews")
+    aliases = httpx.get(f"{endpoint}/api/models/demo/sentiment/aliases", timeout=60).json()["aliases"]
+    if not any(a["name"] == "production" for a in aliases):
+        for tag in ("v1", "v2"):
+            print(f"==> promoting demo/sentiment@{tag} to production through its gate")
+            vitrine(["promote", "demo/sentiment", tag, "--to", "production", "--reason", "sample setup",
+                     "--endpoint", endpoint, "--token", token])
+    print("==> starting the endpoint of demo/sentiment (production)")
+    r = httpx.post(f"{endpoint}/endpoints/demo/sentiment", json={"inputs": "The food was lovely."}, timeout=300)
+    print(f"    {r.status_code} {r.text[:120]} (commit {r.headers.get('x-model-commit', '-')[:12]})")
+
+
 def main() -> None:
     """CLI entry: `python -m scripts.seed --endpoint URL --token T`."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -107,7 +139,9 @@ def main() -> None:
     wait_for(args.endpoint)
     seed(args.endpoint, args.token)
     seed_evaluation(args.endpoint, args.token)
-    print("==> on the hub: demo/all-MiniLM-L6-v2, demo/sentiment (v1, v2, both evaluated), demo/iris, demo/reviews")
+    seed_promotion(args.endpoint, args.token)
+    print("==> on the hub: demo/all-MiniLM-L6-v2, demo/sentiment (v1, v2, both evaluated, production promoted "
+          "and served at /endpoints/demo/sentiment), demo/iris, demo/reviews")
 
 
 if __name__ == "__main__":

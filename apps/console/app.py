@@ -1,4 +1,4 @@
-"""The Streamlit console: sign in, then Models, Compare, Datasets, Evaluate and Tokens, over the hub's HTTP API."""
+"""The Streamlit console: sign in, then Models, Compare, Datasets, Evaluate, Promote, Endpoints and Tokens, over HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 import streamlit as st
 from huggingface_hub import HfApi
 
-from apps.console import admin, compare, datasets, evaluate, models, tokens
+from apps.console import admin, compare, datasets, endpoints, evaluate, models, promote, tokens
 from apps.console.client import VitrineClient
 from apps.console.common import Hub, explain, query
 from registry.settings import Settings
@@ -18,7 +18,7 @@ SETTINGS = Settings.from_env()
 ENDPOINT = (SETTINGS.console_hub_url or os.environ.get("HF_ENDPOINT")
             or f"http://{SETTINGS.host}:{SETTINGS.port}").rstrip("/")
 TOKEN = SETTINGS.console_token or os.environ.get("HF_TOKEN") or None
-PAGES = ["Models", "Compare", "Datasets", "Evaluate", "Tokens", "Admin"]
+PAGES = ["Models", "Compare", "Datasets", "Evaluate", "Promote", "Endpoints", "Tokens", "Admin"]
 
 
 def main() -> None:
@@ -43,6 +43,10 @@ def render(hub: Hub, page: str) -> None:
     """Render one page."""
     if page == "Evaluate":
         evaluate.render(hub.api, hub.client)
+    elif page == "Promote":
+        promote.render(hub)
+    elif page == "Endpoints":
+        endpoints.render(hub)
     elif page == "Compare":
         compare.render(hub)
     elif page == "Admin":

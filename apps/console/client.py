@@ -11,9 +11,21 @@ import httpx
 class HubError(Exception):
     """An error answer of the hub, with its message (`X-Error-Message` or the JSON `error`) and HTTP status."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 body: Any = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
+        self.body = body
+
+
+class GateRefusedError(HubError):
+    """The promotion gate refused the candidate (409 `GateRefused`): the message has the numbers, `gate` the verdict."""
+
+    @property
+    def gate(self) -> dict[str, Any] | None:
+        """The gate's verdict the hub answered with the refusal."""
+        return self.body.get("gate") if isinstance(self.body, dict) else None
 
 
 @dataclass(frozen=True)
@@ -30,12 +42,15 @@ class VitrineClient:
         r = httpx.request(method, f"{self.endpoint}{path}", params=params, json=body, headers=headers,
                           timeout=self.timeout)
         if r.status_code >= 400:
-            message = r.headers.get("x-error-message")
+            message, body = r.headers.get("x-error-message"), None
             try:
-                message = r.json().get("error") or message
+                body = r.json()
+                message = (body.get("error") if isinstance(body, dict) else None) or message
             except ValueError:
                 pass
-            raise HubError(message or f"HTTP {r.status_code}", r.status_code)
+            code = r.headers.get("x-error-code")
+            kind = GateRefusedError if code == "GateRefused" else HubError
+            raise kind(message or f"HTTP {r.status_code}", r.status_code, code, body)
         return r.json()
 
     def get(self, path: str, **params: Any) -> Any:
@@ -124,3 +139,54 @@ class VitrineClient:
         if r.status_code >= 400:
             raise HubError(r.headers.get("x-error-message") or f"HTTP {r.status_code}", r.status_code)
         return r.text
+
+    def aliases(self, repo_id: str, *, history: bool = True) -> dict[str, Any]:
+        """A model's aliases (name, commit, protected) and, with `history`, their audit log newest first."""
+        return dict(self.get(f"/api/models/{repo_id}/aliases", history="1" if history else None))
+
+    def promote(self, repo_id: str, revision: str, *, alias: str = "production", reason: str = "",
+                force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        """Promote `revision` to `alias` through the gate (`status` promoted, pending, or with `dry_run` the verdict).
+
+        Raises GateRefusedError (with the verdict) when the gate refuses, HubError otherwise.
+        """
+        body = {"revision": revision, "alias": alias, "reason": reason, "force": force, "dryRun": dry_run}
+        return dict(self.post(f"/api/models/{repo_id}/promote", body))
+
+    def rollback(self, repo_id: str, *, alias: str = "production", reason: str = "") -> dict[str, Any]:
+        """Return `alias` to its previous target; the audit event."""
+        return dict(self.post(f"/api/models/{repo_id}/rollback", {"alias": alias, "reason": reason}))
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """Every endpoint this hub serves that the token may see, with its state and the commit served."""
+        return list(self.get("/api/vitrine/endpoints")["endpoints"])
+
+    def endpoint_url(self, repo_id: str, alias: str = "production") -> str:
+        """The relative URL of a model's endpoint for `alias` (`/endpoints/ns/name[@alias]`)."""
+        return f"/endpoints/{repo_id}" + ("" if alias == "production" else f"@{alias}")
+
+    def endpoint_ready(self, url: str) -> dict[str, Any]:
+        """The status of the endpoint at relative `url` from its `/ready` (starts it on first call; 503 is not ready)."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        r = httpx.get(f"{self.endpoint}{url}/ready", headers=headers, timeout=self.timeout)
+        if r.status_code in (200, 503) and r.headers.get("content-type", "").startswith("application/json"):
+            return dict(r.json())
+        raise HubError(_message(r), r.status_code, r.headers.get("x-error-code"))
+
+    def endpoint_metrics(self, url: str) -> str:
+        """The Prometheus text of the endpoint at relative `url`."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        r = httpx.get(f"{self.endpoint}{url}/metrics", headers=headers, timeout=self.timeout)
+        if r.status_code >= 400:
+            raise HubError(_message(r), r.status_code, r.headers.get("x-error-code"))
+        return r.text
+
+
+def _message(r: httpx.Response) -> str:
+    message = r.headers.get("x-error-message")
+    try:
+        body = r.json()
+        message = (body.get("error") if isinstance(body, dict) else None) or message
+    except ValueError:
+        pass
+    return message or f"HTTP {r.status_code}"

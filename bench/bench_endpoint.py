@@ -1,0 +1,265 @@
+"""Inference endpoint throughput and latency: `vitrine endpoint serve` against the peers, at 1, 8 and 32 clients.
+
+A MiniLM-sized text classifier (all-MiniLM-L6-v2's encoder with a fresh 2-class head, built by
+`scripts.sample_data.build_sentiment(steps=0)`), served over HTTP on loopback; each peer is a subprocess and the
+load generator is this process (asyncio + httpx, C clients sending requests back to back, after a warm-up; only
+200 answers finishing inside the timed window count, failures are reported apart). Peers, in the same run and process tree, one at a time:
+- (a) what users write: FastAPI with a sync `def` route calling `transformers.pipeline("text-classification")`
+  per request, run by uvicorn;
+- (b) LitServe with dynamic batching (`max_batch_size=N`, `batch_timeout=0.005`, one CPU worker), its predict
+  calling the same pipeline with `batch_size=len(batch)`;
+- Vitrine: `vitrine endpoint serve bench/sentiment --alias production` on a hub home the model was uploaded to
+  and promoted in (the hub itself is stopped before timing), with VITRINE_ENDPOINT_MAX_BATCH=N;
+- (c) the limit: the same pipeline called in-process on batches of N inputs, no HTTP: inputs/s.
+All use the same input texts, torch's default thread count and TOKENIZERS_PARALLELISM=false.
+
+    .venv/bin/python -m bench.bench_endpoint --seconds 15 --clients 1,8,32 --max-batch 32 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.hubproc import VITRINE, free_port, start_hub
+
+TOKEN = "hf_bench_admin_token_0123456789"
+REPO = "bench/sentiment"
+PEERS = ("fastapi", "litserve", "vitrine")
+TITLES = {"fastapi": "(a) FastAPI+pipeline", "litserve": "(b) LitServe batched", "vitrine": "Vitrine endpoint"}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of already sorted values, nearest rank; NaN when empty."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[k]
+
+
+async def _load(url: str, texts: list[str], clients: int, seconds: float, warmup: float) -> dict[str, object]:
+    """`clients` concurrent senders, back to back, for `warmup` then `seconds`; rps and latency of the timed part."""
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        t0 = time.perf_counter()
+        t_start, t_end = t0 + warmup, t0 + warmup + seconds
+
+        async def sender(i: int) -> None:
+            n = i * 7919
+            while True:
+                sent = time.perf_counter()
+                if sent >= t_end:
+                    return
+                n += 1
+                try:
+                    r = await client.post(url, json={"inputs": texts[n % len(texts)]})
+                    ok, why = r.status_code == 200, f"HTTP {r.status_code}: {r.text[:200]}"
+                except httpx.HTTPError as e:
+                    ok, why = False, f"{type(e).__name__}: {e}"
+                got = time.perf_counter()
+                if not t_start <= got <= t_end:
+                    continue  # finished during the warm-up, or after the window closed
+                if ok:
+                    latencies.append(got - sent)
+                else:
+                    failures[why] = failures.get(why, 0) + 1
+
+        await asyncio.gather(*(sender(i) for i in range(clients)))
+    latencies.sort()
+    return {"rps": len(latencies) / seconds, "p50_ms": percentile(latencies, 50) * 1e3,
+            "p99_ms": percentile(latencies, 99) * 1e3, "ok": len(latencies),
+            "failures": sum(failures.values()), "failure_kinds": failures}
+
+
+def measure(url: str, texts: list[str], clients: list[int], seconds: float, warmup: float) -> dict[int, dict]:
+    """Run the load generator at each concurrency level against `url`."""
+    out = {}
+    for c in clients:
+        out[c] = asyncio.run(_load(url, texts, c, seconds, warmup))
+        r = out[c]
+        print(f"    {c:>3} clients: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
+              f"  failures {r['failures']}", flush=True)
+        for why, n in r["failure_kinds"].items():
+            print(f"        {n} x {why}", flush=True)
+    return out
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> float:
+    """Poll GET `url` until 200; seconds it took. Raises if the process dies or time runs out."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process (and wait), killing it if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_peer(kind: str, model_dir: Path, max_batch: int, env: dict[str, str]) -> tuple[subprocess.Popen, str, str]:
+    """Start peer (a) or (b) in a subprocess; returns it, its inference URL and its readiness URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "bench.endpoint_peers", kind, str(model_dir), str(port)]
+    if kind == "litserve":
+        args.append(str(max_batch))
+    proc = subprocess.Popen(args, env=env, cwd=Path(__file__).resolve().parent.parent)
+    base = f"http://127.0.0.1:{port}"
+    return proc, (f"{base}/predict" if kind == "litserve" else f"{base}/"), \
+        (f"{base}/health" if kind == "litserve" else f"{base}/ready")
+
+
+def start_vitrine(work: Path, model_dir: Path, max_batch: int, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """Upload the model to a fresh hub, promote main to production, start the standalone endpoint, stop the hub."""
+    from huggingface_hub import HfApi
+
+    home = work / "home"
+    hub, hub_url = start_hub(home, TOKEN)
+    try:
+        api = HfApi(endpoint=hub_url, token=TOKEN)
+        api.create_repo(REPO, exist_ok=True)
+        api.upload_folder(repo_id=REPO, folder_path=str(model_dir), commit_message="bench model")
+        r = httpx.post(f"{hub_url}/api/models/{REPO}/promote", json={"revision": "main", "alias": "production"},
+                       headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError(f"promote answered {r.status_code}: {r.text[:500]}")
+        port = free_port()
+        ep_env = {**env, "VITRINE_HOME": str(home), "VITRINE_ADMIN_TOKEN": TOKEN,
+                  "VITRINE_ENDPOINT_MAX_BATCH": str(max_batch)}
+        proc = subprocess.Popen([VITRINE, "endpoint", "serve", REPO, "--alias", "production", "--port", str(port),
+                                 "--home", str(home), "--log-level", "warning"], env=ep_env)
+        base = f"http://127.0.0.1:{port}"
+        took = wait_ready(f"{base}/ready", proc)
+        print(f"    vitrine endpoint ready after {took:.1f} s", flush=True)
+    finally:
+        stop(hub)
+    r = httpx.post(f"{base}/", json={"inputs": "The food was great."}, timeout=30)
+    if r.status_code != 200:
+        stop(proc)
+        raise RuntimeError(f"the endpoint answered {r.status_code} after the hub stopped: {r.text[:500]}")
+    print(f"    hub stopped; endpoint still answers: {r.text[:120]} (X-Model-Commit {r.headers.get('x-model-commit')})",
+          flush=True)
+    return proc, f"{base}/"
+
+
+def run_limit(model_dir: Path, seconds: float, max_batch: int, texts: list[str], work: Path,
+              env: dict[str, str]) -> dict[str, float]:
+    """Peer (c), in its own process so this one stays a lean load generator: the bare batched pipeline, inputs/s."""
+    texts_file = work / "texts.json"
+    texts_file.write_text(json.dumps(texts), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "bench.endpoint_peers", "limit", str(model_dir), str(seconds),
+                          str(max_batch), str(texts_file)], env=env, cwd=Path(__file__).resolve().parent.parent,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is zero."""
+    return a / b if b else float("nan")
+
+
+def main() -> None:
+    """Run every peer at every concurrency level, print the tables and ratios, optionally write JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per level (default: 2)")
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--peers", default=",".join(PEERS), help="subset of fastapi,litserve,vitrine")
+    parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
+    args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+    peers = [p for p in args.peers.split(",") if p]
+    warmup = 2.0 if args.warmup is None else args.warmup
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # the hub speaks Git LFS only, for now
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+    from scripts.sample_data import build_sentiment, reviews
+
+    work = Path(tempfile.mkdtemp(prefix="vitrine-bench-endpoint-"))
+    model_dir = build_sentiment(work / "model", steps=0)
+    texts = [str(t) for t in reviews(512, seed=7)["text"]]
+    print(f"model {model_dir}; {len(texts)} texts; clients {clients}; max batch {args.max_batch}; "
+          f"{args.seconds:g} s per level after {warmup:g} s warm-up; torch default threads, "
+          f"{os.cpu_count()} CPUs; TOKENIZERS_PARALLELISM=false", flush=True)
+
+    results: dict[str, dict[int, dict]] = {}
+    for kind in peers:
+        print(f"{TITLES[kind]}:", flush=True)
+        if kind == "vitrine":
+            proc, url = start_vitrine(work, model_dir, args.max_batch, env)
+        else:
+            proc, url, ready = start_peer(kind, model_dir, args.max_batch, env)
+            print(f"    ready after {wait_ready(ready, proc):.1f} s", flush=True)
+        try:
+            results[kind] = measure(url, texts, clients, args.seconds, warmup)
+        finally:
+            stop(proc)
+    print("(c) limit, bare batched pipeline:", flush=True)
+    limit = run_limit(model_dir, args.seconds, args.max_batch, texts, work, env)
+    print(f"    {limit['inputs_per_s']:8.1f} inputs/s (batches of {args.max_batch}, "
+          f"torch threads {limit['torch_threads']})", flush=True)
+
+    print()
+    for c in clients:
+        print(f"{c} concurrent clients")
+        print(f"  {'peer':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failures':>10}")
+        for kind in peers:
+            r = results[kind][c]
+            print(f"  {TITLES[kind]:<24}{r['rps']:>10.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['failures']:>10}")
+        print(f"  {'(c) limit (inputs/s)':<24}{limit['inputs_per_s']:>10.1f}")
+    top = max(clients)
+    ratios: dict[str, float] = {}
+    if "vitrine" in results:
+        v = results["vitrine"][top]
+        print(f"\nratios at {top} clients:")
+        if "fastapi" in results:
+            ratios["vitrine_over_fastapi"] = ratio(v["rps"], results["fastapi"][top]["rps"])
+            print(f"  Vitrine / (a) FastAPI   {ratios['vitrine_over_fastapi']:6.2f}x   (aim >= 2x)")
+        if "litserve" in results:
+            b = results["litserve"][top]
+            ratios["vitrine_over_litserve"] = ratio(v["rps"], b["rps"])
+            ratios["p99_vitrine_over_litserve"] = ratio(v["p99_ms"], b["p99_ms"])
+            print(f"  Vitrine / (b) LitServe  {ratios['vitrine_over_litserve']:6.2f}x   (aim >= 1.0x); "
+                  f"p99 {v['p99_ms']:.1f} ms vs {b['p99_ms']:.1f} ms")
+        ratios["vitrine_over_limit"] = ratio(v["rps"], limit["inputs_per_s"])
+        print(f"  Vitrine / (c) limit     {ratios['vitrine_over_limit']:6.2f}x   (aim >= 0.8x)")
+        failed = sum(results["vitrine"][c]["failures"] for c in clients)
+        print(f"  Vitrine failed requests: {failed}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "settings": {"seconds": args.seconds, "warmup": warmup, "clients": clients, "max_batch": args.max_batch,
+                         "cpus": os.cpu_count(), "torch_threads": limit["torch_threads"]},
+            "results": {k: {str(c): r for c, r in v.items()} for k, v in results.items()},
+            "limit": limit, "ratios_at_max_clients": ratios}, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
