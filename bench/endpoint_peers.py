@@ -17,7 +17,7 @@ import time
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import litserve as ls  # noqa: E402  (its worker pickles ClassifierAPI, so the class lives at module level)
+import litserve as ls  # at module level: its worker process unpickles ClassifierAPI
 
 
 def serve_fastapi(model_dir: str, port: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from registry import db
+from registry import db, events
 from registry.auth import Principal, check_can_write
 from registry.commits import resolve_revision, set_ref
 from registry.core import Registry
@@ -30,9 +30,9 @@ from registry.repos import RepoRecord
 KIND = "alias"
 ALWAYS_PROTECTED = "production"
 MAX_REASON = 2000
-ACTIONS = ("set", "promote", "rollback", "delete", "refused", "protect", "unprotect")
+ACTIONS = ("set", "promote", "rollback", "delete", "refused", "protect", "unprotect", "traffic")
 """What an audit event records: a plain move, a gated promotion, a rollback, a deletion, a promotion the
-gate refused (nothing moved), or a protection change."""
+gate refused (nothing moved), a protection change, or a change of the endpoint's canary or shadow."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,10 @@ def record_event(conn: Connection, repo: RepoRecord, name: str, *, action: str, 
         reason=reason, forced=forced, evidence=body, created_at=created))
     key = res.inserted_primary_key
     assert key is not None
+    if action in ("set", "promote", "rollback", "delete", "refused"):
+        events.emit(conn, "promotion.refused" if action == "refused" else "alias.moved", repo.pk, actor=actor, data={
+            "alias": {"name": name, "action": action, "from": from_oid, "to": to_oid, "reason": reason,
+                      "forced": forced, "auditId": int(key[0])}})
     return AliasEvent(int(key[0]), name, action, from_oid, to_oid, actor, reason, forced, evidence or {}, created)
 
 

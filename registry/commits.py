@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from registry import db
+from registry import db, events
 from registry.auth import Principal, check_can_read, check_can_write
 from registry.core import Registry
 from registry.errors import (
@@ -280,6 +280,10 @@ def _commit_once(
                             message=message)
         if not set_ref(conn, repo_pk, ref_kind(branch), branch, made.oid, expected=head):
             raise _BranchMoved
+        full_ref = branch if ref_kind(branch) == "pr" else f"refs/heads/{branch}"
+        events.emit(conn, "repo.content", repo_pk, actor=author, data={
+            "updatedRefs": [{"ref": full_ref, "oldSha": head, "newSha": made.oid}],
+            "commit": {"id": made.oid, "title": made.title}})
         link_blobs(conn, repo_pk, cited)  # objects copied from other repos become this repo's to cite too
         conn.execute(sa.update(db.repos).where(db.repos.c.id == repo_pk).values(updated_at=made.created_at))
         return made

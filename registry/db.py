@@ -181,6 +181,57 @@ protected_aliases = sa.Table(
     sa.Column("alias", sa.String(255), primary_key=True),
 )
 
+# The outbox of repo events (commits, ref changes, alias moves, refused promotions, finished evaluations,
+# drift): written in the same transaction as what happened, delivered to webhooks afterwards.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False, index=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("actor", sa.String(96), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# The prediction log of endpoints: parquet segments in the blob store (registry/predictionlog.py), and
+# ground truth posted later for logged request ids.
+prediction_segments = sa.Table(
+    "prediction_segments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("alias", sa.String(255), nullable=False),
+    sa.Column("oid", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("first_time", sa.Float, nullable=False),
+    sa.Column("last_time", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+prediction_feedback = sa.Table(
+    "prediction_feedback",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+
+# How an endpoint splits its traffic: a canary alias answers a share of it, or a shadow alias sees every
+# request without answering (registry/traffic.py); changes are audited in `alias_events`.
+endpoint_traffic = sa.Table(
+    "endpoint_traffic",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 kv = sa.Table(
     "kv",
     metadata,

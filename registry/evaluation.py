@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry import jobs
+from registry import events, jobs
 from registry.auth import Principal
 from registry.core import Registry
 from registry.datasets import DatasetSplit, count_rows, dataset_splits, iter_batches, quote_ident, split_schema
@@ -376,6 +376,21 @@ def run_job(reg: Registry, job: jobs.Job) -> None:
         jobs.finish(reg, job.id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
     else:
         jobs.finish(reg, job.id, status="succeeded", result=result)
+    _announce(reg, job.id)
+
+
+def _announce(reg: Registry, job_id: str) -> None:
+    """Emit `evaluation.finished` on the model repo (webhooks deliver it to whoever may read both repos)."""
+    job = jobs.get_job(reg, job_id)
+    try:
+        repo = get_repo(reg, parse_repo_id(job.params["model"], "model"))
+    except LookupError:  # the repo went away while it was evaluated
+        return
+    metrics = {k: v for k, v in ((job.result or {}).get("metrics") or {}).items() if isinstance(v, int | float)}
+    events.emit_now(reg, "evaluation.finished", repo.pk, actor=job.owner, data={"evaluation": {
+        "id": job.id, "status": job.status, "error": job.error, "model": job.params["model"],
+        "modelCommit": job.params["model_commit"], "dataset": job.params["dataset"],
+        "datasetCommit": job.params["dataset_commit"], "split": job.params["split"], "metrics": metrics}})
 
 
 def work(reg: Registry, stop: Any, *, poll_s: float = 0.5) -> None:

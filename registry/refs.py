@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from registry import db
+from registry import db, events
 from registry.commits import resolve_revision, set_ref
 from registry.core import Registry
 from registry.errors import ConflictError, InvalidInputError, RevisionNotFoundError
@@ -40,7 +40,7 @@ def list_refs(reg: Registry, repo: RepoRecord) -> list[RefInfo]:
     return [RefInfo(r.kind, r.name, r.commit_oid) for r in rows]
 
 
-def create_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, revision: str) -> RefInfo:
+def create_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, revision: str, actor: str = "") -> RefInfo:
     """Create branch or tag `name` at `revision`; RevisionNotFoundError first, then a bad or existing name."""
     with reg.write().begin() as conn:
         commit = resolve_revision(conn, repo.pk, repo.ref, revision)
@@ -56,16 +56,21 @@ def create_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, revisio
                                                         db.refs.c.name == name)).first() is not None:
             raise ConflictError(f"{name} is an alias of {repo.ref}; a {kind} needs another name.")
         set_ref(conn, repo.pk, kind, name, commit.oid, expected=None)
-    return RefInfo(kind, name, commit.oid)
+        made = RefInfo(kind, name, commit.oid)
+        events.emit(conn, "repo.refs", repo.pk, actor=actor,
+                    data={"updatedRefs": [{"ref": made.full_ref, "oldSha": None, "newSha": commit.oid}]})
+    return made
 
 
-def delete_ref(reg: Registry, repo: RepoRecord, kind: str, name: str) -> None:
+def delete_ref(reg: Registry, repo: RepoRecord, kind: str, name: str, *, actor: str = "") -> None:
     """Delete branch or tag `name`; `main` cannot be deleted."""
     if kind == "branch" and name == "main":
         raise InvalidInputError("The main branch cannot be deleted.")
     with reg.write().begin() as conn:
-        res = conn.execute(
-            sa.delete(db.refs).where(db.refs.c.repo_id == repo.pk, db.refs.c.kind == kind, db.refs.c.name == name)
-        )
+        where = (db.refs.c.repo_id == repo.pk, db.refs.c.kind == kind, db.refs.c.name == name)
+        old = conn.execute(sa.select(db.refs.c.commit_oid).where(*where)).scalar_one_or_none()
+        res = conn.execute(sa.delete(db.refs).where(*where))
         if res.rowcount == 0:
             raise RevisionNotFoundError(repo.ref.repo_id, name)
+        events.emit(conn, "repo.refs", repo.pk, actor=actor, data={"updatedRefs": [
+            {"ref": RefInfo(kind, name, old or "").full_ref, "oldSha": old, "newSha": None}]})

@@ -98,6 +98,22 @@ class Settings:
     )
     endpoint_device: str = _setting("cpu", "VITRINE_ENDPOINT_DEVICE", "Device endpoints load models onto (cpu, cuda).")
 
+    prediction_log_sample: float = _setting(
+        1.0, "VITRINE_PREDICTION_LOG_SAMPLE", "Share of endpoint requests written to the prediction log (0 to 1)."
+    )
+    prediction_log_inputs: str = _setting(
+        "full", "VITRINE_PREDICTION_LOG_INPUTS", "What the prediction log keeps of inputs: full, or hash (sha256 only)."
+    )
+    prediction_log_roll_s: int = _setting(
+        60, "VITRINE_PREDICTION_LOG_ROLL_S", "Seconds before buffered prediction-log rows are rolled into a segment."
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prediction_log_sample <= 1.0:
+            raise ValueError(f"VITRINE_PREDICTION_LOG_SAMPLE={self.prediction_log_sample} must be between 0 and 1")
+        if self.prediction_log_inputs not in ("full", "hash"):
+            raise ValueError(f"VITRINE_PREDICTION_LOG_INPUTS={self.prediction_log_inputs!r} must be full or hash")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from `VITRINE_*` variables, then apply explicit (CLI) overrides that are not None."""
@@ -144,6 +160,8 @@ def _coerce(type_name: Any, raw: str, env: str) -> Any:
     try:
         if name == "int":
             return int(raw)
+        if name == "float":
+            return float(raw)
         if name == "bool":
             if raw.lower() in {"1", "true", "yes", "on"}:
                 return True

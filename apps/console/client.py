@@ -181,6 +181,34 @@ class VitrineClient:
             raise HubError(_message(r), r.status_code, r.headers.get("x-error-code"))
         return r.text
 
+    def traffic(self, repo_id: str, alias: str) -> dict[str, Any]:
+        """The canary or shadow rule of `alias`'s endpoint (`mode` off, canary or shadow; `target`, `share`)."""
+        return dict(self.get(f"/api/models/{repo_id}/endpoints/{alias}/traffic"))
+
+    def set_traffic(self, repo_id: str, alias: str, *, mode: str, target: str = "", share: float = 0.0,
+                    reason: str = "") -> dict[str, Any]:
+        """Set `alias`'s traffic rule (off, canary with `share` to `target`, or shadow to `target`); the rule set."""
+        body = {"mode": mode, "target": target, "share": share, "reason": reason}
+        return dict(self.call("PUT", f"/api/models/{repo_id}/endpoints/{alias}/traffic", body=body))
+
+    def comparison(self, repo_id: str, alias: str, *, window: float = 3600) -> dict[str, Any]:
+        """Agreement and confusion of `alias` with its canary or shadow on the same inputs over `window` seconds."""
+        return dict(self.get(f"/api/models/{repo_id}/endpoints/{alias}/comparison", window=_num(window)))
+
+    def timeseries(self, repo_id: str, alias: str, *, window: float = 3600, bucket: float = 60) -> dict[str, Any]:
+        """Requests, errors and latency percentiles of `alias`'s endpoint per `bucket` seconds over `window`."""
+        return dict(self.get(f"/api/models/{repo_id}/endpoints/{alias}/timeseries", window=_num(window),
+                             bucket=_num(bucket)))
+
+    def drift(self, repo_id: str, alias: str, *, window: float = 3600, eval_id: str | None = None) -> dict[str, Any]:
+        """The drift report of `alias`'s live traffic against an evaluation of the commit it serves."""
+        return dict(self.get(f"/api/models/{repo_id}/endpoints/{alias}/drift", window=_num(window),
+                             eval=eval_id or None))
+
+    def live_accuracy(self, repo_id: str, alias: str, *, window: float = 3600) -> dict[str, Any]:
+        """Metrics per commit over `alias`'s answers in `window` that have ground truth posted."""
+        return dict(self.get(f"/api/models/{repo_id}/endpoints/{alias}/accuracy", window=_num(window)))
+
 
 def _message(r: httpx.Response) -> str:
     message = r.headers.get("x-error-message")
@@ -190,3 +218,7 @@ def _message(r: httpx.Response) -> str:
     except ValueError:
         pass
     return message or f"HTTP {r.status_code}"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"

@@ -1,4 +1,5 @@
-"""The Endpoints page: every endpoint the hub serves, the commit each serves, its last failure and its metrics."""
+"""The Endpoints page: every endpoint the hub serves, the commit each serves, its last failure and its metrics,
+and per endpoint its canary or shadow rule, their agreement, charts over time, drift, live accuracy and log health."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ import math
 import time
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.console.common import Hub, attempt, query
+from apps.console.client import HubError
+from apps.console.common import Hub, attempt, explain, query
 
 MAX_SAMPLES = 120
+MODES = ("off", "canary", "shadow")
+# The window selector: label -> (window seconds, bucket seconds); about 60-100 points per chart.
+WINDOWS = {"15 min": (900, 15), "1 h": (3600, 60), "24 h": (86400, 900)}
+DRIFT_HINT = ("Drift compares live traffic with an evaluation of the commit this alias serves: run one on the "
+              "Evaluate page (or `vitrine eval REPO@COMMIT --dataset OWNER/NAME`), then press Drift report again.")
 
 
 def render(hub: Hub) -> None:
@@ -30,6 +38,7 @@ def render(hub: Hub) -> None:
                    "last error": (e.get("lastError") or {}).get("error") or ""} for e in found], width="stretch")
     for endpoint in found:
         show_endpoint(hub, endpoint)
+        show_monitoring(hub, endpoint)
 
 
 def open_endpoint(hub: Hub) -> None:
@@ -86,6 +95,218 @@ def show_endpoint(hub: Hub, endpoint: dict[str, Any]) -> None:
     if len(samples) >= 2:
         st.line_chart([{"requests": s["requests"], "p50 ms": (s["latency_p50"] or 0) * 1000,
                         "p99 ms": (s["latency_p99"] or 0) * 1000} for s in samples])
+
+
+def show_monitoring(hub: Hub, endpoint: dict[str, Any]) -> None:
+    """An endpoint's log health, traffic rule, agreement with its pair, charts, drift and live accuracy."""
+    repo, alias = str(endpoint.get("repo")), str(endpoint.get("alias") or "production")
+    key = f"{repo}@{alias}"
+    show_log_health(endpoint)
+    label = st.selectbox("Window", list(WINDOWS), index=1, key=f"ep_window_{key}")
+    window, bucket = WINDOWS[str(label)]
+    for section in (lambda: show_traffic(hub, repo, alias, key), lambda: show_comparison(hub, repo, alias, window),
+                    lambda: show_timeseries(hub, repo, alias, window, bucket),
+                    lambda: show_drift(hub, repo, alias, window, key),
+                    lambda: show_accuracy(hub, repo, alias, window)):
+        try:
+            section()
+        except Exception as exc:  # noqa: BLE001  # one odd answer must not hide the other sections
+            st.error(explain(exc))
+
+
+def show_log_health(endpoint: dict[str, Any]) -> None:
+    """A warning when the endpoint's prediction log stopped writing (requests are still served), else its counts."""
+    health = endpoint.get("log")
+    if not health:
+        st.caption("Prediction log: not open yet (it opens with the endpoint's first look at its alias).")
+        return
+    counts = (f"{health.get('written', 0)} rows written, {health.get('dropped', 0)} dropped, "
+              f"{health.get('buffered', 0)} buffered")
+    if not health.get("healthy", True):
+        st.warning(f"Prediction log: logging stopped: {health.get('error') or 'unknown error'}; requests are still "
+                   f"served, but monitoring (agreement, charts, drift, accuracy) misses them ({counts}). "
+                   "Free disk space under the hub's home, or check the hub's log.")
+    else:
+        st.caption(f"Prediction log: healthy · {counts}.")
+
+
+def describe_rule(rule: dict[str, Any]) -> str:
+    """A traffic rule as one line (`off`, `canary: 30% to canary`, `shadow: mirrored to canary`)."""
+    mode = rule.get("mode") or "off"
+    if mode == "canary":
+        return f"canary: {float(rule.get('share') or 0):.0%} of requests answered by `{rule.get('target')}`"
+    if mode == "shadow":
+        return f"shadow: every request mirrored to `{rule.get('target')}` (its answers are only logged)"
+    return "off: every request is answered by this alias alone"
+
+
+def show_traffic(hub: Hub, repo: str, alias: str, key: str) -> None:
+    """The alias's canary or shadow rule, and a form to set it (off, canary with a share, shadow), with a reason."""
+    st.markdown("#### Traffic rule")
+    rule = attempt(lambda: hub.client.traffic(repo, alias))
+    if rule is None:
+        return
+    st.markdown(f"**Now** {describe_rule(rule)}")
+    found = attempt(lambda: hub.client.aliases(repo, history=False))
+    others = sorted(str(a["name"]) for a in (found or {}).get("aliases", []) if a.get("name") != alias)
+    current = rule.get("mode") if rule.get("mode") in MODES else "off"
+    cols = st.columns([1, 1, 1, 2])
+    mode = str(cols[0].radio("Mode", MODES, index=MODES.index(current), key=f"ep_mode_{key}", horizontal=True))
+    target = cols[1].selectbox("Target alias", others, key=f"ep_target_{key}", disabled=mode == "off",
+                               index=others.index(rule["target"]) if rule.get("target") in others else 0)
+    share = cols[2].slider("Canary share", 0.0, 1.0, float(rule.get("share") or 0.0), 0.05, key=f"ep_share_{key}",
+                           disabled=mode != "canary")
+    reason = cols[3].text_input("Reason", key=f"ep_reason_{key}", placeholder="why (kept in the alias's audit log)")
+    if mode != "off" and not others:
+        st.info(f"{repo} has no other alias to send traffic to: point one (e.g. `canary`) at a commit first.")
+    if st.button("Apply traffic rule", key=f"ep_apply_{key}", disabled=mode != "off" and not target):
+        body = {"mode": mode, "target": str(target or "") if mode != "off" else "",
+                "share": float(share) if mode == "canary" else 0.0, "reason": reason.strip()}
+        done = attempt(lambda: hub.client.set_traffic(repo, alias, **body))
+        if done is not None:
+            st.success(f"Traffic rule of {key} is now {describe_rule(done)}; the endpoint follows it within a "
+                       "second or so.")
+
+
+def confusion_frame(confusion: dict[str, dict[str, int]], alias: str, other: str) -> pd.DataFrame:
+    """The confusion of a pair as a table: rows are `alias`'s labels, columns `other`'s, cells the counts."""
+    rows = sorted(confusion)
+    cols = sorted({c for row in confusion.values() for c in row})
+    frame = pd.DataFrame([[int(confusion[r].get(c, 0)) for c in cols] for r in rows],
+                         index=pd.Index(rows, name=f"{alias} / {other}"), columns=cols)
+    return frame
+
+
+def show_comparison(hub: Hub, repo: str, alias: str, window: float) -> None:
+    """How often the alias and its canary or shadow agree on the same inputs, their confusion and latencies."""
+    st.markdown("#### Agreement with the canary or shadow")
+    report = attempt(lambda: hub.client.comparison(repo, alias, window=window))
+    if report is None:
+        return
+    other = report.get("other")
+    if not report.get("pairs"):
+        st.caption("No input was answered by both versions in this window: set a canary or shadow rule above "
+                   "and send requests.")
+        return
+    cols = st.columns(4)
+    agreement = report.get("agreement")
+    cols[0].metric("Agreement", _fmt(agreement, pct=True))
+    cols[1].metric("Compared", int(report.get("compared") or 0))
+    cols[2].metric("Failed", int(report.get("failed") or 0))
+    cols[3].metric("Other alias", str(other or "—"))
+    confusion = report.get("confusion") or {}
+    if confusion:
+        st.caption(f"Confusion: rows are the labels of `{alias}`, columns those of `{other}`.")
+        st.dataframe(confusion_frame(confusion, alias, str(other)), width="stretch")
+    latency = [{"alias": a, "p50 ms": (v or {}).get("p50"), "p99 ms": (v or {}).get("p99"),
+                "answers": (v or {}).get("n")} for a, v in sorted((report.get("latencyMs") or {}).items())]
+    if latency:
+        st.dataframe(latency, width="stretch")
+
+
+def timeseries_frames(points: list[dict[str, Any]], bucket: float) -> dict[str, pd.DataFrame]:
+    """The three charts' tables (request rate, error rate, latency), indexed by the bucket's start time."""
+    index = pd.to_datetime([p["time"] for p in points], unit="s", utc=True).rename("time")
+    aliases = sorted({a for p in points for a in (p.get("byAlias") or {})})
+    rate: dict[str, list[float]] = {"requests/s": [p["requests"] / bucket for p in points]}
+    if len(aliases) > 1:
+        for a in aliases:
+            rate[f"{a} requests/s"] = [(p.get("byAlias") or {}).get(a, 0) / bucket for p in points]
+    errors = {"error rate": [p["errors"] / p["requests"] if p["requests"] else 0.0 for p in points]}
+    latency = {"p50 ms": [p.get("p50Ms") for p in points], "p99 ms": [p.get("p99Ms") for p in points]}
+    return {"rate": pd.DataFrame(rate, index=index), "errors": pd.DataFrame(errors, index=index),
+            "latency": pd.DataFrame(latency, index=index, dtype=float)}
+
+
+def show_timeseries(hub: Hub, repo: str, alias: str, window: float, bucket: float) -> None:
+    """Request rate, error rate and p50/p99 latency over the window, from the prediction log."""
+    st.markdown("#### Over time")
+    data = attempt(lambda: hub.client.timeseries(repo, alias, window=window, bucket=bucket))
+    if data is None:
+        return
+    points = list(data.get("points") or [])
+    if not points:
+        st.caption("No request was logged in this window.")
+        return
+    frames = timeseries_frames(points, float(data.get("bucketSeconds") or bucket))
+    cols = st.columns(3)
+    with cols[0]:
+        st.caption(f"Request rate (requests/s, {bucket:g} s buckets)")
+        st.line_chart(frames["rate"], height=220)
+    with cols[1]:
+        st.caption("Error rate (errors / requests)")
+        st.line_chart(frames["errors"], height=220)
+    with cols[2]:
+        st.caption("Latency p50 / p99 (ms)")
+        st.line_chart(frames["latency"], height=220)
+
+
+def show_drift(hub: Hub, repo: str, alias: str, window: float, key: str) -> None:
+    """On request, the drift report of the window's traffic against an evaluation of the commit served."""
+    st.markdown("#### Drift")
+    cols = st.columns([2, 1])
+    eval_id = cols[0].text_input("Baseline evaluation (empty: the latest of the commit served)",
+                                 key=f"ep_drift_eval_{key}").strip() or None
+    state_key = f"ep_drift_report_{key}"
+    if cols[1].button("Drift report", key=f"ep_drift_{key}"):
+        try:
+            st.session_state[state_key] = {"report": hub.client.drift(repo, alias, window=window, eval_id=eval_id)}
+        except HubError as exc:
+            st.session_state[state_key] = {"refused": str(exc)} if exc.status == 400 else {"error": explain(exc)}
+        except Exception as exc:  # noqa: BLE001  # a network error: say so, keep the page
+            st.session_state[state_key] = {"error": explain(exc)}
+    shown = st.session_state.get(state_key)
+    if not shown:
+        return
+    if "refused" in shown:
+        st.info(f"{shown['refused']} {DRIFT_HINT}")
+        return
+    if "error" in shown:
+        st.error(shown["error"])
+        return
+    show_drift_report(shown["report"])
+
+
+def show_drift_report(report: dict[str, Any]) -> None:
+    """A drift report: its status, baseline and live rows, and every feature's test, p-value and PSI."""
+    status = report.get("status")
+    base, live = report.get("baseline") or {}, report.get("live") or {}
+    where = (f"{live.get('rows', 0)} live answers of {str(report.get('commit'))[:10]} against evaluation "
+             f"{base.get('eval')} ({base.get('dataset')} {base.get('split')}, {base.get('rows')} rows)")
+    if status == "stable":
+        st.success(f"Stable: no feature drifted — {where}.")
+    elif status == "drifted":
+        st.error(f"Drifted: {', '.join(report.get('drifted') or [])} — {where}.")
+    else:
+        st.warning(f"Insufficient data to judge drift — {where}; send more requests or widen the window.")
+    thresholds = report.get("thresholds") or {}
+    if thresholds:
+        st.caption(f"A feature drifts when p < {thresholds.get('p')} and PSI ≥ {thresholds.get('psiModerate')} "
+                   f"(PSI > {thresholds.get('psiSignificant')} is significant).")
+    features = report.get("features") or []
+    if features:
+        st.dataframe([{"feature": f.get("name"), "kind": f.get("kind"), "test": f.get("test"),
+                       "statistic": f.get("statistic"), "p-value": f.get("pvalue"), "psi": f.get("psi"),
+                       "band": f.get("band"), "drifted": bool(f.get("drifted")),
+                       "baseline mean": f.get("baselineMean"), "live mean": f.get("liveMean"),
+                       "baseline rows": f.get("baselineRows"), "live rows": f.get("liveRows")} for f in features],
+                     width="stretch")
+
+
+def show_accuracy(hub: Hub, repo: str, alias: str, window: float) -> None:
+    """Live accuracy: the metrics per commit over answers with ground truth posted (`vitrine endpoint feedback`)."""
+    st.markdown("#### Live accuracy")
+    report = attempt(lambda: hub.client.live_accuracy(repo, alias, window=window))
+    if report is None:
+        return
+    commits = report.get("commits") or {}
+    if not report.get("labelled") or not commits:
+        st.caption("No ground truth posted for this window's answers yet: post labels for their `X-Request-Id` "
+                   "(`vitrine endpoint feedback`).")
+        return
+    st.dataframe([{"commit": str(c)[:10], "labelled": v.get("rows"),
+                   **{k: m for k, m in (v.get("metrics") or {}).items() if isinstance(m, int | float | str)}}
+                  for c, v in commits.items()], width="stretch")
 
 
 def summarize(text: str) -> dict[str, Any]:

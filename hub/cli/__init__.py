@@ -3,7 +3,8 @@
 - `operate.py`: `serve`, `token create`, `fsck`, `gc`, which open the hub's own home;
 - `models.py`: `card write`, `diff`; `spaces.py`: `space export`, `space publish`; `evals.py`: `eval`;
   `datasets.py`: `dataset import`, `dataset sql`, `dataset splits`;
-  `promote.py`: `aliases`, `promote`, `rollback`; `endpoint.py`: `endpoint serve`;
+  `promote.py`: `aliases`, `promote`, `rollback`; `endpoint.py`: `endpoint serve|traffic|log|compare|drift|
+  feedback|accuracy`; `webhooks.py`: `webhook add|list|remove|deliveries|replay`;
   `console.py`: `console`, which starts the Streamlit console pointed at a hub;
   these talk to a hub over HTTP, as any user could script them, through the helpers of `client.py`.
 """
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from hub.cli import console, datasets, endpoint, evals, models, operate, promote, spaces
+from hub.cli import console, datasets, endpoint, evals, models, operate, promote, spaces, webhooks
 from hub.cli.client import CliError
 from registry.errors import RegistryError
 
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `vitrine`."""
     parser = argparse.ArgumentParser(prog="vitrine", description="Vitrine: a self-hosted model hub.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (operate, console, models, spaces, evals, datasets, promote, endpoint):
+    for group in (operate, console, models, spaces, evals, datasets, promote, endpoint, webhooks):
         group.register(sub)
     return parser
 

@@ -9,7 +9,11 @@ commit that produced it in `X-Model-Commit`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
 import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +31,7 @@ from hub.errors import error_response, install_error_handlers
 from registry import auth
 from registry.errors import InvalidInputError, PayloadTooLargeError, RegistryError
 from registry.names import parse_repo_id
+from registry.predictionlog import output_json
 
 RETRY_AFTER_S = "1"
 _INFERENCE_PATHS = ("/", "/predict")
@@ -87,12 +92,23 @@ async def _client_gone(request: Request) -> None:
             return
 
 
-async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, Any]]) -> tuple[list[Any], str, str]:
-    """Run payloads through the endpoint's current version: (results, commit, task)."""
-    settings = endpoint.settings
-    deadline = time.monotonic() + settings.endpoint_timeout_ms / 1000
-    if len(payloads) > settings.endpoint_max_inputs:
-        raise PayloadTooLargeError(f"{len(payloads)} inputs in one request; at most {settings.endpoint_max_inputs}.")
+@dataclass
+class Served:
+    """What one version answered for one request's inputs."""
+
+    results: list[Any]
+    commit: str
+    task: str
+    alias: str
+    tokens: list[int]
+    batch_size: int
+    latency_ms: float
+
+
+async def _run_on(endpoint: Endpoint, request: Request, payloads: list[dict[str, Any]], deadline: float, *,
+                  watch_client: bool = True) -> Served:
+    """Run payloads through `endpoint`'s current version, following a swap that happens meanwhile."""
+    started = time.perf_counter()
     while True:
         slot = endpoint.slot or await run_in_threadpool(endpoint.wait_loaded, max(0.0, deadline - time.monotonic()))
         if slot is None:
@@ -110,7 +126,7 @@ async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, A
             endpoint.metrics.dropped.labels("queue_full").inc()
             raise _Answer(error_response(request, 503, "Overloaded", "The endpoint's queue is full; retry shortly.",
                                          headers={"Retry-After": RETRY_AFTER_S})) from None
-        watcher = asyncio.ensure_future(_client_gone(request))
+        watcher = asyncio.ensure_future(_client_gone(request) if watch_client else asyncio.Event().wait())
         try:
             waiting: set[asyncio.Future[Any]] = {work.future, watcher}
             done, _ = await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
@@ -118,14 +134,105 @@ async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, A
         finally:
             watcher.cancel()
         if work.future in done:
-            return work.future.result(), slot.commit, slot.task
+            return Served(work.future.result(), slot.commit, slot.task, endpoint.alias, tokens, work.batch_size,
+                          (time.perf_counter() - started) * 1000)
         work.dropped = True
         if watcher in done:
             endpoint.metrics.dropped.labels("client_gone").inc()
             raise _Answer(Response(status_code=499))
         endpoint.metrics.dropped.labels("timeout").inc()
         raise _Answer(error_response(request, 504, "Timeout",
-                                     f"No answer within {settings.endpoint_timeout_ms} ms; retry later."))
+                                     f"No answer within {endpoint.settings.endpoint_timeout_ms} ms; retry later."))
+
+
+def _log_rows(endpoint: Endpoint, request_id: str, payloads: list[dict[str, Any]], served: Served | None, *,
+              role: str, alias: str, error: str | None = None) -> None:
+    """Queue one prediction-log row per input (never raises into the request)."""
+    log = endpoint.log
+    if log is None:
+        return
+    keep_inputs = endpoint.settings.prediction_log_inputs == "full"
+    now = datetime.now(timezone.utc)
+    rows = []
+    for i, payload in enumerate(payloads):
+        raw = output_json(payload)
+        result = served.results[i] if served is not None and i < len(served.results) else None
+        label = result.get("label") if isinstance(result, dict) else None
+        score = result.get("score") if isinstance(result, dict) else None
+        text = payload.get("text") if isinstance(payload, dict) else None
+        rows.append({
+            "request_id": request_id, "time": now, "repo": endpoint.ref.repo_id, "input_index": i,
+            "alias": endpoint.alias, "role": role, "served_alias": alias,
+            "commit": served.commit if served else None, "task": served.task if served else None,
+            "input": raw if keep_inputs else "", "input_hash": hashlib.sha256(raw.encode()).hexdigest(),
+            "output": output_json(result) if result is not None else None,
+            "label": None if label is None else str(label),
+            "score": float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None,
+            "latency_ms": served.latency_ms if served else None, "batch_size": served.batch_size if served else None,
+            "error": error, "text_length": len(text) if isinstance(text, str) else None,
+            "token_count": served.tokens[i] if served is not None else None,
+        })
+    log.record(rows)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+async def _mirror(endpoint: Endpoint, other: Endpoint, request: Request, payloads: list[dict[str, Any]],
+                  request_id: str, sampled: bool) -> None:
+    """Run the same inputs on the other version of a canary or shadow pair; its answer is only logged."""
+    deadline = time.monotonic() + endpoint.settings.endpoint_timeout_ms / 1000
+    try:
+        served = await _run_on(other, request, payloads, deadline, watch_client=False)
+    except _Answer as answer:
+        endpoint.metrics.mirrors.labels("dropped" if answer.response.status_code == 503 else "timeout").inc()
+        return
+    except Exception as exc:  # a failing shadow must never reach the caller, nor stop the next mirror
+        endpoint.metrics.mirrors.labels("failed").inc()
+        if sampled:
+            _log_rows(endpoint, request_id, payloads, None, role="mirror", alias=other.alias,
+                      error=f"{type(exc).__name__}: {exc}"[:500])
+        return
+    endpoint.metrics.mirrors.labels("ok").inc()
+    if sampled:
+        _log_rows(endpoint, request_id, payloads, served, role="mirror", alias=other.alias)
+
+
+async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, Any]]) -> Served:
+    """Answer payloads from the endpoint's version (or its canary's), mirror them as its traffic rule says, log them."""
+    settings = endpoint.settings
+    deadline = time.monotonic() + settings.endpoint_timeout_ms / 1000
+    if len(payloads) > settings.endpoint_max_inputs:
+        raise PayloadTooLargeError(f"{len(payloads)} inputs in one request; at most {settings.endpoint_max_inputs}.")
+    rule, partner = endpoint.traffic, endpoint.partner
+    answering, other = endpoint, None
+    if partner is not None and partner.slot is not None:
+        if rule.mode == "shadow":
+            other = partner
+        elif rule.mode == "canary" and random.random() < rule.share:
+            answering, other = partner, endpoint
+    request_id = str(getattr(request.state, "request_id", "") or "")
+    sampled = settings.prediction_log_sample > 0 and random.random() < settings.prediction_log_sample
+    try:
+        served = await _run_on(answering, request, payloads, deadline)
+    except Exception as exc:  # logged as a failed answer, then answered as usual
+        if sampled:
+            why = f"HTTP {exc.response.status_code}" if isinstance(exc, _Answer) else \
+                "not ready" if isinstance(exc, _Unavailable) else f"{type(exc).__name__}: {exc}"[:500]
+            _log_rows(endpoint, request_id, payloads, None, role="answer", alias=answering.alias, error=why)
+        raise
+    endpoint.metrics.served.labels(served.alias).inc()
+    if sampled:
+        _log_rows(endpoint, request_id, payloads, served, role="answer", alias=served.alias)
+    if other is not None:
+        task = asyncio.ensure_future(_mirror(endpoint, other, request, payloads, request_id, sampled))
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+    return served
+
+
+def _headers(served: Served) -> dict[str, str]:
+    return {"X-Model-Commit": served.commit, "X-Served-Alias": served.alias}
 
 
 def _unavailable(request: Request, endpoint: Endpoint) -> Response:
@@ -143,7 +250,7 @@ def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
     principal = _principal_dependency(endpoint)
     max_body = endpoint.settings.endpoint_max_body_bytes
 
-    async def run(request: Request, payloads: list[dict[str, Any]]) -> tuple[list[Any], str, str] | Response:
+    async def run(request: Request, payloads: list[dict[str, Any]]) -> Served | Response:
         try:
             return await infer(endpoint, request, payloads)
         except _Unavailable:
@@ -166,8 +273,7 @@ def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
         outcome = await run(request, payloads)
         if isinstance(outcome, Response):
             return outcome
-        results, commit, served_task = outcome
-        return JSONResponse(hub_output(served_task, results, single=single), headers={"X-Model-Commit": commit})
+        return JSONResponse(hub_output(outcome.task, outcome.results, single=single), headers=_headers(outcome))
 
     fields = _INSTANCE_FIELDS.get(task or "")
     if fields is not None:
@@ -184,8 +290,7 @@ def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
             outcome = await run(request, payloads)
             if isinstance(outcome, Response):
                 return outcome
-            results, commit, _ = outcome
-            return JSONResponse({"predictions": results, "commit": commit}, headers={"X-Model-Commit": commit})
+            return JSONResponse({"predictions": outcome.results, "commit": outcome.commit}, headers=_headers(outcome))
 
         predict.__annotations__["body"] = request_model  # a real class, not the string `from __future__` leaves
         app.post("/predict", response_model=PredictResponse)(predict)
@@ -200,8 +305,7 @@ def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
             outcome = await run(request, body["instances"])
             if isinstance(outcome, Response):
                 return outcome
-            results, commit, _ = outcome
-            return JSONResponse({"predictions": results, "commit": commit}, headers={"X-Model-Commit": commit})
+            return JSONResponse({"predictions": outcome.results, "commit": outcome.commit}, headers=_headers(outcome))
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
@@ -219,8 +323,13 @@ def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
-        """Prometheus metrics: latency, requests, errors, batch sizes, queue depth, the commit served."""
+        """Prometheus metrics: latency, requests, errors, batch sizes, queue depth, the commit served, mirrors, log."""
         await principal(request)
+        if endpoint.log is not None:
+            health = endpoint.log.health()
+            endpoint.metrics.log_rows.labels("written").set(health["written"])
+            endpoint.metrics.log_rows.labels("dropped").set(health["dropped"])
+            endpoint.metrics.log_healthy.set(1 if health["healthy"] else 0)
         return PlainTextResponse(generate_latest(endpoint.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -52,6 +52,8 @@ class Work:
     enqueued: float = field(default_factory=time.monotonic)
     dropped: bool = False
     """Set from the event loop when the client went away or timed out: skip it."""
+    batch_size: int = 0
+    """Inputs in the forward pass that answered it (set before it resolves)."""
 
     def resolve(self, outputs: list[Any] | None, error: BaseException | None = None) -> None:
         """Hand the outcome to the waiting request (thread-safe; a request that gave up is left alone)."""
@@ -85,7 +87,6 @@ class Batcher:
         self.stats = stats or BatchStats()
         self._queue: deque[Work] = deque()
         self._queued_inputs = 0
-        self._in_flight = 0
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -178,6 +179,7 @@ class Batcher:
                             time.perf_counter() - started)
         at = 0
         for work in batch:
+            work.batch_size = len(inputs)
             work.resolve(outputs[at: at + len(work.inputs)])
             at += len(work.inputs)
 
@@ -190,4 +192,5 @@ class Batcher:
             work.resolve(None, exc)
             return
         self.stats.on_batch(len(work.inputs), max(work.tokens) * len(work.inputs), time.perf_counter() - started)
+        work.batch_size = len(work.inputs)
         work.resolve(outputs)

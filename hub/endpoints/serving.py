@@ -16,13 +16,15 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hub.endpoints.batching import Batcher, BatchLimits, BatchStats
-from registry import aliases
+from registry import aliases, traffic
+from registry.predictionlog import PredictionLog
 from registry.auth import Principal, check_can_read
 from registry.core import Registry
 from registry.errors import RegistryError
@@ -67,6 +69,13 @@ class EndpointMetrics:
         self.model = Gauge("vitrine_endpoint_model_info", "1 for the commit being served.",
                            ["repo", "alias", "commit", "task"], registry=r)
         self.swaps = Counter("vitrine_endpoint_swaps", "Version changes, by outcome.", ["outcome"], registry=r)
+        self.mirrors = Counter("vitrine_endpoint_mirrors", "Requests mirrored to the canary or shadow pair, by outcome.",
+                               ["outcome"], registry=r)
+        self.served = Counter("vitrine_endpoint_served", "Answers by the alias that produced them.", ["alias"],
+                              registry=r)
+        self.log_rows = Gauge("vitrine_endpoint_log_rows", "Prediction-log rows, written or dropped.", ["outcome"],
+                              registry=r)
+        self.log_healthy = Gauge("vitrine_endpoint_log_healthy", "1 while the prediction log is writing.", registry=r)
 
     def batch_stats(self) -> BatchStats:
         """Hooks for the batcher."""
@@ -116,7 +125,8 @@ def warmup_payload(predictor: Predictor) -> dict[str, Any] | None:
 class Endpoint:
     """The endpoint of one model repo's alias: serves its current target, follows its moves."""
 
-    def __init__(self, reg: Registry, ref: RepoRef, alias: str, *, settings: Settings | None = None) -> None:
+    def __init__(self, reg: Registry, ref: RepoRef, alias: str, *, settings: Settings | None = None,
+                 partner_of: Callable[[str], Endpoint] | None = None) -> None:
         self.reg = reg
         self.ref = ref
         self.alias = alias
@@ -130,6 +140,11 @@ class Endpoint:
         self.state = "starting"
         self.started_at = time.time()
         self._failed: tuple[str, float] | None = None
+        self.traffic = traffic.Traffic(alias, "off", "", 0.0)
+        self.partner: Endpoint | None = None
+        self._partners: dict[str, Endpoint] = {}
+        self._partner_of = partner_of or self._own_partner
+        self.log: PredictionLog | None = None
         self._loaded = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -164,13 +179,27 @@ class Endpoint:
                 log.exception("endpoint %s@%s: refresh failed", self.ref.repo_id, self.alias)
             self._stop.wait(self.settings.endpoint_poll_ms / 1000)
 
+    def _own_partner(self, alias: str) -> Endpoint:
+        """A canary or shadow endpoint of this one's own (standalone serving has no host to share them)."""
+        if alias not in self._partners:
+            self._partners[alias] = Endpoint(self.reg, self.ref, alias, settings=self.settings)
+        return self._partners[alias]
+
     def refresh(self) -> None:
-        """Look at the alias once; load and swap in its target when it moved."""
+        """Look at the alias once; load and swap in its target when it moved; follow the canary or shadow rule."""
         with self._lock:
             try:
-                found = aliases.get_alias(self.reg, self.repo(), self.alias)
+                repo = self.repo()
+                found = aliases.get_alias(self.reg, repo, self.alias)
+                rule = traffic.get_traffic(self.reg, repo, self.alias)
             except RegistryError:
-                found = None
+                found, rule = None, traffic.Traffic(self.alias, "off", "", 0.0)
+            else:
+                if self.log is None:
+                    self.log = PredictionLog(self.reg, repo.pk, self.alias,
+                                             roll_s=float(self.settings.prediction_log_roll_s))
+            self.partner = self._partner_of(rule.target) if rule.mode != "off" else None
+            self.traffic = rule
             target = found.commit_oid if found else None
             self.target = target
             current = self.slot.commit if self.slot else None
@@ -247,9 +276,13 @@ class Endpoint:
             self._retire(old)
 
     def close(self) -> None:
-        """Stop watching and unload."""
+        """Stop watching, write the prediction log's last rows, and unload."""
         self._stop.set()
         self._watcher.join(10)
+        for partner in self._partners.values():
+            partner.close()
+        if self.log is not None:
+            self.log.close()
         with self._lock:
             if self.slot is not None:
                 self._retire(self.slot)
@@ -263,6 +296,7 @@ class Endpoint:
             "commit": slot.commit if slot else None, "task": slot.task if slot else None,
             "target": self.target, "loadedAt": slot.loaded_at if slot else None,
             "queueDepth": slot.batcher.depth if slot else 0, "lastError": self.last_error,
+            "traffic": self.traffic.to_json(), "log": self.log.health() if self.log else None,
             "limits": {"maxBatch": self.limits.max_batch, "maxBatchTokens": self.limits.max_batch_tokens,
                        "maxQueue": self.limits.max_queue, "maxInputs": self.settings.endpoint_max_inputs,
                        "timeoutMs": self.settings.endpoint_timeout_ms},
@@ -283,7 +317,8 @@ class EndpointHost:
         with self._lock:
             endpoint = self._endpoints.get(key)
             if endpoint is None:
-                endpoint = self._endpoints[key] = Endpoint(self.reg, ref, alias)
+                endpoint = self._endpoints[key] = Endpoint(self.reg, ref, alias,
+                                                           partner_of=lambda other: self.get(ref, other))
             return endpoint
 
     def running(self) -> list[Endpoint]:

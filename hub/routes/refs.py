@@ -19,6 +19,12 @@ from registry.errors import InvalidInputError
 router = APIRouter()
 
 
+def _actor(request: Request) -> str:
+    """Who is changing refs (the write check already authenticated them)."""
+    principal = getattr(request.state, "principal", None)
+    return principal.user if principal else ""
+
+
 @router.get("/api/{plural}/{namespace}/{name}/refs")
 async def list_refs(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
     """Branches and tags of a repo with the commits they point at."""
@@ -38,7 +44,8 @@ async def create_branch(request: Request, plural: str, namespace: str, name: str
         raise InvalidInputError("Field 'startingPoint' must be a string.")
     if body.get("emptyBranch"):
         raise InvalidInputError("Empty branches are not supported; create the branch from a revision.")
-    made = await run_in_threadpool(refs.create_ref, reg, repo, "branch", branch, revision=start)
+    made = await run_in_threadpool(lambda: refs.create_ref(reg, repo, "branch", branch, revision=start,
+                                                           actor=_actor(request)))
     return {"name": made.name, "ref": made.full_ref, "targetCommit": made.commit_oid}
 
 
@@ -46,7 +53,7 @@ async def create_branch(request: Request, plural: str, namespace: str, name: str
 async def delete_branch(request: Request, plural: str, namespace: str, name: str, branch: str) -> dict[str, Any]:
     """Delete a branch (not `main`)."""
     reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
-    await run_in_threadpool(refs.delete_ref, reg, repo, "branch", branch)
+    await run_in_threadpool(lambda: refs.delete_ref(reg, repo, "branch", branch, actor=_actor(request)))
     return {"deleted": branch}
 
 
@@ -59,7 +66,8 @@ async def create_tag(request: Request, plural: str, namespace: str, name: str, r
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise InvalidInputError("Field 'tag' must be a string.")
-    made = await run_in_threadpool(refs.create_ref, reg, repo, "tag", tag, revision=revision)
+    made = await run_in_threadpool(lambda: refs.create_ref(reg, repo, "tag", tag, revision=revision,
+                                                           actor=_actor(request)))
     return {"name": made.name, "ref": made.full_ref, "targetCommit": made.commit_oid}
 
 
@@ -67,7 +75,7 @@ async def create_tag(request: Request, plural: str, namespace: str, name: str, r
 async def delete_tag(request: Request, plural: str, namespace: str, name: str, tag: str) -> dict[str, Any]:
     """Delete a tag."""
     reg, repo = registry_of(request), await repo_for(request, plural, namespace, name, write=True)
-    await run_in_threadpool(refs.delete_ref, reg, repo, "tag", tag)
+    await run_in_threadpool(lambda: refs.delete_ref(reg, repo, "tag", tag, actor=_actor(request)))
     return {"deleted": tag}
 
 

@@ -139,3 +139,11 @@ def bounded_int(value: Any, name: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInputError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
     return value
+
+
+def count_tokens(path: Path, texts: list[str]) -> list[int]:
+    """Tokens per text as the model folder's tokenizer counts them (special tokens included, no truncation)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    return [len(ids) for ids in tokenizer(list(texts), truncation=False, add_special_tokens=True)["input_ids"]]

@@ -52,3 +52,21 @@ def push_reviews(api: Any, repo_id: str, *, rows: int = 64, private: bool) -> di
     api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo="data/test-00000-of-00001.parquet",
                     repo_id=repo_id, repo_type="dataset")
     return data
+
+
+def build_short_context(good: Path, out: Path, *, positions: int = 16) -> Path:
+    """`good` cut to `positions` position embeddings: it loads and warms up, and raises on any longer input."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(good, out)
+    weights = load_file(str(out / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("position_embeddings.weight"))
+    weights[key] = weights[key][:positions].contiguous()
+    weights = {k: v for k, v in weights.items() if not k.endswith("position_ids")}
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((out / "config.json").read_text())
+    config["max_position_embeddings"] = positions
+    (out / "config.json").write_text(json.dumps(config))
+    return out
