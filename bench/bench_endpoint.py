@@ -13,8 +13,10 @@ load generator is this process (asyncio + httpx, C clients sending requests back
 - (c) the limit: the same pipeline called in-process on batches of N inputs, no HTTP: inputs/s (run before
   and after the servers; the better of the two counts).
 All use the same input texts, torch's default thread count and TOKENIZERS_PARALLELISM=false.
+With `--monitoring`, the endpoint is also measured at the most clients with its prediction log at 100% and
+a shadow alias mirroring every request (a second copy of the version), against neither (aim >= 0.9x).
 
-    .venv/bin/python -m bench.bench_endpoint --seconds 15 --clients 1,8,32 --max-batch 32 [--json out.json]
+    .venv/bin/python -m bench.bench_endpoint --seconds 15 --clients 1,8,32 --max-batch 32 [--monitoring] [--json out.json]
 """
 
 from __future__ import annotations
@@ -144,11 +146,16 @@ def start_peer(kind: str, model_dir: Path, max_batch: int, env: dict[str, str]) 
         (f"{base}/health" if kind == "litserve" else f"{base}/ready")
 
 
-def start_vitrine(work: Path, model_dir: Path, max_batch: int, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """Upload the model to a fresh hub, promote main to production, start the standalone endpoint, stop the hub."""
+def start_vitrine(work: Path, model_dir: Path, max_batch: int, env: dict[str, str], *,
+                  monitoring: bool | None = None) -> tuple[subprocess.Popen, str]:
+    """Upload the model to a fresh hub, promote main to production, start the standalone endpoint, stop the hub.
+
+    `monitoring`: None keeps the defaults (prediction log at 100%, no shadow); False turns the log off; True
+    logs 100% and mirrors every request to a shadow alias serving a second copy of the same version.
+    """
     from huggingface_hub import HfApi
 
-    home = work / "home"
+    home = work / {None: "home", False: "home-plain", True: "home-monitored"}[monitoring]
     hub, hub_url = start_hub(home, TOKEN)
     try:
         api = HfApi(endpoint=hub_url, token=TOKEN)
@@ -158,9 +165,18 @@ def start_vitrine(work: Path, model_dir: Path, max_batch: int, env: dict[str, st
                        headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
         if r.status_code != 200:
             raise RuntimeError(f"promote answered {r.status_code}: {r.text[:500]}")
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        if monitoring:
+            for method, path, body in (("PUT", "aliases/shadow", {"revision": "main"}),
+                                       ("PUT", "endpoints/production/traffic", {"mode": "shadow", "target": "shadow"})):
+                r = httpx.request(method, f"{hub_url}/api/models/{REPO}/{path}", json=body, headers=auth, timeout=30)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:500]}")
         port = free_port()
         ep_env = {**env, "VITRINE_HOME": str(home), "VITRINE_ADMIN_TOKEN": TOKEN,
                   "VITRINE_ENDPOINT_MAX_BATCH": str(max_batch)}
+        if monitoring is not None:
+            ep_env["VITRINE_PREDICTION_LOG_SAMPLE"] = "1.0" if monitoring else "0"
         proc = subprocess.Popen([VITRINE, "endpoint", "serve", REPO, "--alias", "production", "--port", str(port),
                                  "--home", str(home), "--log-level", "warning"], env=ep_env,
                                 start_new_session=True)
@@ -208,6 +224,8 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--peers", default=",".join(PEERS), help="subset of fastapi,litserve,vitrine")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
+    parser.add_argument("--monitoring", action="store_true",
+                        help="also compare the endpoint at the most clients with 100%% logging and a shadow vs neither")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     peers = [p for p in args.peers.split(",") if p]
@@ -275,8 +293,23 @@ def main() -> None:
         print(f"  Vitrine / (c) limit     {ratios['vitrine_over_limit']:6.2f}x   (aim >= 0.8x)")
         failed = sum(results["vitrine"][c]["failures"] for c in clients)
         print(f"  Vitrine failed requests: {failed}")
+    monitored: dict[str, Any] = {}
+    if args.monitoring:
+        for label, mode in (("plain", False), ("monitored", True)):
+            print(f"Vitrine endpoint, {'log 100% + shadow' if mode else 'no log, no shadow'}:", flush=True)
+            proc, url = start_vitrine(work, model_dir, args.max_batch, env, monitoring=mode)
+            try:
+                monitored[label] = measure(url, texts, [top], args.seconds, warmup)[top]
+            finally:
+                stop(proc)
+        ratios["monitored_over_plain"] = ratio(monitored["monitored"]["rps"], monitored["plain"]["rps"])
+        print(f"\nat {top} clients: no log/no shadow {monitored['plain']['rps']:.1f} req/s "
+              f"(p99 {monitored['plain']['p99_ms']:.1f} ms); log 100% + shadow {monitored['monitored']['rps']:.1f} "
+              f"req/s (p99 {monitored['monitored']['p99_ms']:.1f} ms): {ratios['monitored_over_plain']:.2f}x "
+              "(aim >= 0.9x)")
     if args.json:
         Path(args.json).write_text(json.dumps({
+            "monitoring": monitored,
             "settings": {"seconds": args.seconds, "warmup": warmup, "clients": clients, "max_batch": args.max_batch,
                          "cpus": os.cpu_count(), "torch_threads": limit["torch_threads"]},
             "results": {k: {str(c): r for c, r in v.items()} for k, v in results.items()},

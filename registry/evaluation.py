@@ -354,7 +354,9 @@ def may_see(reg: Registry, principal: Principal | None, job: jobs.Job) -> bool:
 def warm_up() -> None:
     """Import the inference stack once while the worker is idle, so the first evaluation does not pay for it."""
     try:
-        import transformers.pipelines  # noqa: F401 - the import is the point: ~10 s on this machine, paid once
+        from registry.predictors.base import transformers_name
+
+        transformers_name("pipeline")  # the import is the point: ~10 s on this machine, paid once
     except Exception:  # no ML extras installed: evaluations will say so when they run
         log.info("transformers is not importable; evaluations will fail until it is installed")
 

@@ -108,9 +108,22 @@ class Settings:
         60, "VITRINE_PREDICTION_LOG_ROLL_S", "Seconds before buffered prediction-log rows are rolled into a segment."
     )
 
+    drift_check_s: int = _setting(
+        3600, "VITRINE_DRIFT_CHECK_S",
+        "Seconds between an endpoint's own drift checks over that window (0: only when asked); drift emits an event."
+    )
+    webhook_max_attempts: int = _setting(
+        5, "VITRINE_WEBHOOK_MAX_ATTEMPTS", "Tries of one webhook delivery before it is marked failed."
+    )
+    webhook_backoff_ms: int = _setting(
+        1000, "VITRINE_WEBHOOK_BACKOFF_MS", "Wait before a webhook delivery's first retry, in ms; doubled each retry."
+    )
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.prediction_log_sample <= 1.0:
             raise ValueError(f"VITRINE_PREDICTION_LOG_SAMPLE={self.prediction_log_sample} must be between 0 and 1")
+        if self.webhook_max_attempts < 1 or self.webhook_backoff_ms < 0:
+            raise ValueError("VITRINE_WEBHOOK_MAX_ATTEMPTS must be at least 1 and VITRINE_WEBHOOK_BACKOFF_MS at least 0")
         if self.prediction_log_inputs not in ("full", "hash"):
             raise ValueError(f"VITRINE_PREDICTION_LOG_INPUTS={self.prediction_log_inputs!r} must be full or hash")
 

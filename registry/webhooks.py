@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,18 +40,6 @@ from registry.repos import RepoRecord, _record, get_repo
 log = logging.getLogger("vitrine.webhooks")
 
 
-def _env_int(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return max(minimum, int(raw)) if raw else default
-    except ValueError:
-        log.warning("%s=%r is not an integer; using %d", name, raw, default)
-        return default
-
-
-# TODO(settings): these belong in registry/settings.py (Settings); read here until they move.
-MAX_ATTEMPTS = _env_int("VITRINE_WEBHOOK_MAX_ATTEMPTS", 5, 1)
-BACKOFF_MS = _env_int("VITRINE_WEBHOOK_BACKOFF_MS", 1000, 0)
 POLL_S = 0.2
 TIMEOUT_S = 10.0
 LEASE_S = 60.0  # a claimed attempt may take this long before another worker may try again
@@ -509,9 +496,9 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def backoff_s(attempts: int) -> float:
-    """Seconds to wait after the `attempts`-th failed attempt (BACKOFF_MS, doubled each retry)."""
-    return BACKOFF_MS * 2 ** max(0, attempts - 1) / 1000
+def backoff_s(reg: Registry, attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt (VITRINE_WEBHOOK_BACKOFF_MS, doubled each retry)."""
+    return reg.settings.webhook_backoff_ms * 2 ** max(0, attempts - 1) / 1000
 
 
 def _claim_due(reg: Registry, *, limit: int) -> list[Any]:
@@ -590,12 +577,12 @@ def attempt(reg: Registry, delivery_id: int, *, client: httpx.Client | None = No
         _finish(reg, delivery_id, status="succeeded", attempts=attempts, last_status_code=code, last_error=None,
                 next_attempt_at=None, finished_at=done)
         return "succeeded"
-    if attempts >= MAX_ATTEMPTS:
+    if attempts >= reg.settings.webhook_max_attempts:
         _finish(reg, delivery_id, status="failed", attempts=attempts, last_status_code=code, last_error=error,
                 next_attempt_at=None, finished_at=done)
         return "failed"
     _finish(reg, delivery_id, status="pending", attempts=attempts, last_status_code=code, last_error=error,
-            next_attempt_at=done + backoff_s(attempts))
+            next_attempt_at=done + backoff_s(reg, attempts))
     return "pending"
 
 

@@ -8,7 +8,7 @@ import httpx
 import streamlit as st
 from huggingface_hub import HfApi
 
-from apps.console import admin, compare, datasets, endpoints, evaluate, models, promote, tokens
+from apps.console import admin, compare, datasets, endpoints, evaluate, models, promote, tokens, webhooks
 from apps.console.client import VitrineClient
 from apps.console.common import Hub, explain, query
 from registry.settings import Settings
@@ -18,7 +18,7 @@ SETTINGS = Settings.from_env()
 ENDPOINT = (SETTINGS.console_hub_url or os.environ.get("HF_ENDPOINT")
             or f"http://{SETTINGS.host}:{SETTINGS.port}").rstrip("/")
 TOKEN = SETTINGS.console_token or os.environ.get("HF_TOKEN") or None
-PAGES = ["Models", "Compare", "Datasets", "Evaluate", "Promote", "Endpoints", "Tokens", "Admin"]
+PAGES = ["Models", "Compare", "Datasets", "Evaluate", "Promote", "Endpoints", "Webhooks", "Tokens", "Admin"]
 
 
 def main() -> None:
@@ -47,6 +47,8 @@ def render(hub: Hub, page: str) -> None:
         promote.render(hub)
     elif page == "Endpoints":
         endpoints.render(hub)
+    elif page == "Webhooks":
+        webhooks.render(hub)
     elif page == "Compare":
         compare.render(hub)
     elif page == "Admin":

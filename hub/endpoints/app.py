@@ -176,26 +176,89 @@ def _log_rows(endpoint: Endpoint, request_id: str, payloads: list[dict[str, Any]
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+MIRROR_POLL_S = 0.002
 
 
-async def _mirror(endpoint: Endpoint, other: Endpoint, request: Request, payloads: list[dict[str, Any]],
-                  request_id: str, sampled: bool) -> None:
+@dataclass
+class _MirrorJob:
+    other: Endpoint
+    request: Request
+    payloads: list[dict[str, Any]]
+    request_id: str
+    sampled: bool
+    deadline: float
+
+
+class Mirrors:
+    """The mirrors of one endpoint, run only while both versions are idle: a shadow never takes the primary's turn.
+
+    Mirror jobs wait in a bounded queue; whenever the primary and the other version have nothing queued or
+    running, every waiting job is submitted at once (so they batch together). Under a load that keeps the
+    primary busy the queue fills and further mirrors are dropped, counted as `dropped`, never slowing answers.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.queue: asyncio.Queue[_MirrorJob] = asyncio.Queue(maxsize=endpoint.settings.endpoint_max_queue)
+        self.task: asyncio.Task[None] | None = None
+
+    def offer(self, job: _MirrorJob) -> None:
+        """Queue a mirror, or count it dropped when the queue is full."""
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._dispatch())
+        try:
+            self.queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self.endpoint.metrics.mirrors.labels("dropped").inc()
+
+    def _busy(self, other: Endpoint) -> bool:
+        return any(e.slot is not None and e.slot.batcher.busy for e in (self.endpoint, other))
+
+    async def _dispatch(self) -> None:
+        while True:
+            job = await self.queue.get()
+            while self._busy(job.other) and time.monotonic() < job.deadline:
+                await asyncio.sleep(MIRROR_POLL_S)
+            jobs = [job]
+            while not self.queue.empty():
+                jobs.append(self.queue.get_nowait())
+            for item in jobs:
+                if time.monotonic() >= item.deadline:
+                    self.endpoint.metrics.mirrors.labels("timeout").inc()
+                    continue
+                task = asyncio.ensure_future(_mirror(self.endpoint, item))
+                _BACKGROUND.add(task)
+                task.add_done_callback(_BACKGROUND.discard)
+
+
+async def _mirror(endpoint: Endpoint, job: _MirrorJob) -> None:
     """Run the same inputs on the other version of a canary or shadow pair; its answer is only logged."""
-    deadline = time.monotonic() + endpoint.settings.endpoint_timeout_ms / 1000
+    other, payloads = job.other, job.payloads
     try:
-        served = await _run_on(other, request, payloads, deadline, watch_client=False)
+        served = await _run_on(other, job.request, payloads, job.deadline, watch_client=False)
     except _Answer as answer:
         endpoint.metrics.mirrors.labels("dropped" if answer.response.status_code == 503 else "timeout").inc()
         return
     except Exception as exc:  # a failing shadow must never reach the caller, nor stop the next mirror
         endpoint.metrics.mirrors.labels("failed").inc()
-        if sampled:
-            _log_rows(endpoint, request_id, payloads, None, role="mirror", alias=other.alias,
+        if job.sampled:
+            _log_rows(endpoint, job.request_id, payloads, None, role="mirror", alias=other.alias,
                       error=f"{type(exc).__name__}: {exc}"[:500])
         return
     endpoint.metrics.mirrors.labels("ok").inc()
-    if sampled:
-        _log_rows(endpoint, request_id, payloads, served, role="mirror", alias=other.alias)
+    if job.sampled:
+        _log_rows(endpoint, job.request_id, payloads, served, role="mirror", alias=other.alias)
+
+
+_MIRRORS: dict[int, Mirrors] = {}
+
+
+def _mirrors_of(endpoint: Endpoint) -> Mirrors:
+    """The endpoint's mirror queue (made on first use, on the running event loop)."""
+    found = _MIRRORS.get(id(endpoint))
+    if found is None or found.endpoint is not endpoint:
+        found = _MIRRORS[id(endpoint)] = Mirrors(endpoint)
+    return found
 
 
 async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, Any]]) -> Served:
@@ -225,9 +288,8 @@ async def infer(endpoint: Endpoint, request: Request, payloads: list[dict[str, A
     if sampled:
         _log_rows(endpoint, request_id, payloads, served, role="answer", alias=served.alias)
     if other is not None:
-        task = asyncio.ensure_future(_mirror(endpoint, other, request, payloads, request_id, sampled))
-        _BACKGROUND.add(task)
-        task.add_done_callback(_BACKGROUND.discard)
+        _mirrors_of(endpoint).offer(_MirrorJob(other, request, payloads, request_id, sampled,
+                                               time.monotonic() + settings.endpoint_timeout_ms / 1000))
     return served
 
 

@@ -87,6 +87,7 @@ class Batcher:
         self.stats = stats or BatchStats()
         self._queue: deque[Work] = deque()
         self._queued_inputs = 0
+        self._running = False
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -96,6 +97,11 @@ class Batcher:
     def depth(self) -> int:
         """Inputs waiting in the queue now."""
         return self._queued_inputs
+
+    @property
+    def busy(self) -> bool:
+        """Whether inputs are queued or a forward pass is running (what mirrors wait out)."""
+        return self._running or self._queued_inputs > 0
 
     def submit(self, inputs: list[Any], tokens: list[int], *, timeout_s: float) -> Work:
         """Queue one request's inputs (call from the event loop); await `work.future` for their outputs.
@@ -161,7 +167,11 @@ class Batcher:
             if batch is None:
                 return
             if batch:
-                self._run(batch)
+                self._running = True
+                try:
+                    self._run(batch)
+                finally:
+                    self._running = False
 
     def _run(self, batch: list[Work]) -> None:
         inputs = [item for work in batch for item in work.inputs]

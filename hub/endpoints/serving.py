@@ -172,12 +172,32 @@ class Endpoint:
     # --- following the alias ------------------------------------------------------------------------------------
 
     def _watch(self) -> None:
+        last_drift_check = time.monotonic()
         while not self._stop.is_set():
             try:
                 self.refresh()
             except Exception:  # the watcher must outlive any one failure (a DB blip, a bad version)
                 log.exception("endpoint %s@%s: refresh failed", self.ref.repo_id, self.alias)
+            every = self.settings.drift_check_s
+            if every > 0 and time.monotonic() - last_drift_check >= every:
+                last_drift_check = time.monotonic()
+                self.check_drift(window_s=float(every))
             self._stop.wait(self.settings.endpoint_poll_ms / 1000)
+
+    def check_drift(self, *, window_s: float) -> dict[str, Any] | None:
+        """Compute the drift report of the last window (a drifted one emits `drift.detected`); None when it cannot."""
+        from registry.monitoring import drift_report
+
+        if self.log is not None:
+            self.log.flush()
+        try:
+            report = drift_report(self.reg, self.repo(), self.alias, window_s=window_s)
+        except (RegistryError, LookupError) as exc:  # no baseline evaluation yet, or the alias is gone
+            log.info("endpoint %s@%s: no drift check: %s", self.ref.repo_id, self.alias, exc)
+            return None
+        if report["status"] == "drifted":
+            log.warning("endpoint %s@%s: drift in %s", self.ref.repo_id, self.alias, ", ".join(report["drifted"]))
+        return report
 
     def _own_partner(self, alias: str) -> Endpoint:
         """A canary or shadow endpoint of this one's own (standalone serving has no host to share them)."""

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from registry.predictors.base import LOAD_LOCK
+
 if TYPE_CHECKING:
     import gradio as gr
 
@@ -31,7 +33,8 @@ def load_live_demo(app_py: str, module: str, model_dirs: dict[str, Path]) -> tup
 
     from apps.demo import load_demo
 
-    demo = load_demo(app_py, name=module, preset={"MODEL_DIRS": {sha: str(p) for sha, p in model_dirs.items()}})
+    with LOAD_LOCK:  # the demo's app.py loads its pipeline as it runs; evaluations and endpoints load beside it
+        demo = load_demo(app_py, name=module, preset={"MODEL_DIRS": {sha: str(p) for sha, p in model_dirs.items()}})
     # A long-running hub must not keep every upload and output: drop them after an hour, and all of a
     # demo's files when it is closed.
     demo.delete_cache = (FILE_TTL_S, FILE_TTL_S)

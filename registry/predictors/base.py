@@ -7,12 +7,27 @@ makes, so an evaluation, a live endpoint and the demo turn the same input into t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from registry.errors import InvalidInputError
 from registry.modelmeta import config_labels
+
+
+# transformers resolves its modules lazily on first use, and that is not thread-safe: an evaluation worker and
+# an endpoint loading at the same moment saw "cannot import name 'pipeline'". Loads hold this lock.
+LOAD_LOCK = threading.RLock()
+"""Held while a model is loaded (evaluations, endpoints and demos load in threads of one process)."""
+
+
+def transformers_name(name: str) -> Any:
+    """`transformers.<name>` (pipeline, AutoTokenizer, ...), resolved under the process-wide load lock."""
+    with LOAD_LOCK:
+        import transformers
+
+        return getattr(transformers, name)
 
 
 class Predictor:
@@ -37,12 +52,11 @@ class Predictor:
 
     def load(self, path: Path, device: str = "cpu") -> None:
         """Load the model folder `path` (a commit's snapshot) onto `device`, once."""
-        from transformers import pipeline
-
         self.path, self.device = Path(path), device
         self.config = read_config(self.path)
-        build: Any = pipeline  # its overloads want a literal task name
-        self.pipe = build(self.pipeline_task, model=str(self.path), device=device)
+        build: Any = transformers_name("pipeline")  # its overloads want a literal task name
+        with LOAD_LOCK:
+            self.pipe = build(self.pipeline_task, model=str(self.path), device=device)
 
     @property
     def labels(self) -> list[str]:
@@ -143,7 +157,6 @@ def bounded_int(value: Any, name: str, *, low: int, high: int) -> int:
 
 def count_tokens(path: Path, texts: list[str]) -> list[int]:
     """Tokens per text as the model folder's tokenizer counts them (special tokens included, no truncation)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    with LOAD_LOCK:
+        tokenizer = transformers_name("AutoTokenizer").from_pretrained(str(path))
     return [len(ids) for ids in tokenizer(list(texts), truncation=False, add_special_tokens=True)["input_ids"]]

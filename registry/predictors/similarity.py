@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from registry.predictors.base import Predictor, read_config, require_mapping, require_text
+from registry.predictors.base import LOAD_LOCK, Predictor, read_config, require_mapping, require_text
 
 
 class SentenceSimilarityPredictor(Predictor):
@@ -31,10 +31,11 @@ class SentenceSimilarityPredictor(Predictor):
         """Load with sentence-transformers when the folder is one and it is installed, else the pipeline."""
         path = Path(path)
         if (path / "modules.json").is_file() and importlib.util.find_spec("sentence_transformers") is not None:
-            from sentence_transformers import SentenceTransformer
+            with LOAD_LOCK:
+                from sentence_transformers import SentenceTransformer
 
-            self.path, self.device, self.config = path, device, read_config(path)
-            self.pipe = SentenceTransformer(str(path), device=device)
+                self.path, self.device, self.config = path, device, read_config(path)
+                self.pipe = SentenceTransformer(str(path), device=device)
             self.sentence_transformer = True
             return
         super().load(path, device)

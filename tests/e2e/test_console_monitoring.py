@@ -58,8 +58,8 @@ def test_endpoints_page_sets_a_shadow_and_shows_agreement_charts_and_drift(hub: 
     auth = _bearer(token)
     api = HfApi(endpoint=hub.url, token=token)
     repo = "watcher/classifier"
-    c1 = push_task_model(api, repo, "text-classification", tmp_path / "v1", seed=1)
-    c2 = push_task_model(api, repo, "text-classification", tmp_path / "v2", seed=2)
+    c1 = push_task_model(api, repo, "text-classification", tmp_path / "v1", seed=1, private=True)
+    c2 = push_task_model(api, repo, "text-classification", tmp_path / "v2", seed=2, private=True)
     assert c1 != c2
     for alias, commit in (("production", c1), ("canary", c2)):
         r = httpx.put(f"{hub.url}/api/models/{repo}/aliases/{alias}", json={"revision": commit}, headers=auth)
@@ -113,7 +113,7 @@ def test_endpoints_page_sets_a_shadow_and_shows_agreement_charts_and_drift(hub: 
     hints = [i.value for i in at.info if "No finished evaluation" in i.value]
     assert hints and c1[:12] in hints[0] and "Evaluate page" in hints[0]
     assert not at.error, [e.value for e in at.error]
-    assert any(c.startswith("No ground truth posted") for c in at.caption)
+    assert any(c.value.startswith("No ground truth posted") for c in at.caption)
 
 
 def test_page_warns_when_the_prediction_log_stopped() -> None:

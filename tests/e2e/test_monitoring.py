@@ -76,12 +76,14 @@ def _url(mon: Any, alias: str = "production") -> str:
     return f"{mon['hub'].url}/endpoints/{MODEL}{suffix}"
 
 
-def _ready(mon: Any, alias: str, commit: str, *, mode: str | None = None, timeout: float = 180) -> None:
+def _ready(mon: Any, alias: str, commit: str, *, mode: str | None = None, target: str | None = None,
+           timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         r = httpx.get(f"{_url(mon, alias)}/ready", headers=_bearer(mon["tokens"]["read"]), timeout=30)
         body = r.json()
-        if r.status_code == 200 and body["commit"] == commit and (mode is None or body["traffic"]["mode"] == mode):
+        if r.status_code == 200 and body["commit"] == commit and (mode is None or body["traffic"]["mode"] == mode) \
+                and (target is None or body["traffic"]["target"] == target):
             return
         time.sleep(0.2)
     raise AssertionError(f"{alias} not serving {commit} (mode {mode}): {r.text}")
@@ -152,7 +154,7 @@ def test_canary_answers_its_share_and_disagrees_where_it_should(mon: Any) -> Non
 
 def test_shadow_sees_every_request_and_never_answers(mon: Any) -> None:
     _traffic(mon, "production", "--shadow", "canary")
-    _ready(mon, "production", mon["v1"], mode="shadow")
+    _ready(mon, "production", mon["v1"], mode="shadow", target="canary")
     before = _report(mon, "production", "comparison")["compared"]
     texts = [str(t) for t in reviews(60, seed=22)["text"]]
     answers = _post_many(_url(mon), mon["tokens"]["read"], [{"inputs": t} for t in texts])
@@ -167,15 +169,19 @@ def test_shadow_sees_every_request_and_never_answers(mon: Any) -> None:
 def test_a_failing_shadow_changes_nothing_for_callers(mon: Any) -> None:
     _ready(mon, "short", mon["v3"])
     _traffic(mon, "production", "--shadow", "short")
-    _ready(mon, "production", mon["v1"], mode="shadow")
+    _ready(mon, "production", mon["v1"], mode="shadow", target="short")
     long_texts = [" ".join(str(t) for t in reviews(6, seed=30 + i)["text"]) for i in range(40)]
     answers = _post_many(_url(mon), mon["tokens"]["read"], [{"inputs": t} for t in long_texts])
     assert all(r.status_code == 200 and r.headers["x-model-commit"] == mon["v1"] for r in answers)
-    time.sleep(2)
+    failed = "SELECT count(*) FROM log WHERE role = 'mirror' AND served_alias = 'short' AND error IS NOT NULL"
+    deadline = time.time() + 60  # mirrors run once the primary is idle: after the burst
+    while time.time() < deadline and _sql(mon, failed)[0][0] < len(long_texts):
+        time.sleep(0.5)
     metrics = httpx.get(f"{_url(mon)}/metrics", headers=_bearer(mon["tokens"]["read"])).text
-    assert 'vitrine_endpoint_mirrors_total{outcome="failed"}' in metrics
-    rows = _sql(mon, "SELECT count(*) FROM log WHERE role = 'mirror' AND served_alias = 'short' AND error IS NOT NULL")
-    assert rows[0][0] >= len(long_texts)
+    outcomes = {line.split('"')[1]: float(line.split()[-1]) for line in metrics.splitlines()
+                if line.startswith("vitrine_endpoint_mirrors_total")}
+    assert _sql(mon, failed)[0][0] == len(long_texts), outcomes
+    assert outcomes.get("failed", 0) >= len(long_texts), outcomes
     _traffic(mon, "production", "--off")
 
 
@@ -198,6 +204,9 @@ def test_the_prediction_log_has_every_request_and_survives_a_restart(mon: Any) -
 
     assert {k: v[0] for k, v in logged().items()} == ids
     assert {v[1] for v in logged().values()} == {mon["v1"]}
+    series = _report(mon, "production", "timeseries", window="3600", bucket="3600")["points"]
+    counted = _sql(mon, "SELECT count(*) FROM log WHERE role = 'answer' AND input_index = 0")[0][0]
+    assert sum(p["requests"] for p in series) == counted and all(p["p99Ms"] >= p["p50Ms"] > 0 for p in series)
     mon["hub"].stop()
     mon["hub"] = start_server(mon["home"], mon["port"], **mon["env"])
     assert {k: v[0] for k, v in logged().items()} == ids
@@ -228,6 +237,15 @@ def _send_batched(mon: Any, alias: str, texts: list[str]) -> None:
 
 
 def test_drift_is_reported_for_shifted_traffic_only(mon: Any) -> None:
+    import hashlib
+    import hmac
+
+    from tests.e2e.receiver import Receiver
+
+    receiver = Receiver()
+    hook = httpx.post(f"{mon['hub'].url}/api/vitrine/webhooks", headers=_bearer(mon["tokens"]["write"]), json={
+        "url": receiver.url("/drift"), "secret": "drift-secret", "events": ["drift.detected"], "repo": MODEL})
+    assert hook.status_code == 201, hook.text
     _wait_eval(mon)
     _ready(mon, "drift", mon["v1"])
     _send_batched(mon, "drift", [str(t) for t in reviews(BASELINE_ROWS, seed=41)["text"]])
@@ -250,6 +268,18 @@ def test_drift_is_reported_for_shifted_traffic_only(mon: Any) -> None:
     assert by_name["text_length"]["psi"] > 0.25 and by_name["text_length"]["pvalue"] < 0.05
     assert by_name["text_length"]["liveMean"] > 2 * by_name["text_length"]["baselineMean"]
     assert by_name["label"]["test"] == "chi-squared" and by_name["text_length"]["test"] == "kolmogorov-smirnov"
+    # The drifted report (and only it) reached the repo's webhook, signed.
+    deadline = time.time() + 30
+    while time.time() < deadline and not receiver.at("/drift"):
+        time.sleep(0.2)
+    received = receiver.at("/drift")
+    receiver.close()
+    assert len(received) == 1
+    payload = json.loads(received[0]["body"])
+    assert payload["event"]["scope"] == "vitrine.drift" and payload["drift"]["alias"] == "shifted"
+    assert set(payload["drift"]["features"]) == set(drifted["drifted"])
+    expected = hmac.new(b"drift-secret", received[0]["body"], hashlib.sha256).hexdigest()
+    assert received[0]["headers"]["x-webhook-signature"] == f"sha256={expected}"
 
 
 def test_live_accuracy_from_ground_truth_posted_later(mon: Any, tmp_path: Path) -> None:
@@ -277,6 +307,7 @@ _ROUTES: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "drift"): {"anonymous": 404, "outsider": 404, "read": 200, "write": 200, "admin": 200},
     ("POST", "feedback"): {"anonymous": 404, "outsider": 404, "read": 403, "write": 200, "admin": 200},
     ("GET", "accuracy"): {"anonymous": 404, "outsider": 404, "read": 200, "write": 200, "admin": 200},
+    ("GET", "timeseries"): {"anonymous": 404, "outsider": 404, "read": 200, "write": 200, "admin": 200},
 }
 _BODIES = {"traffic": {"mode": "off"}, "log/sql": {"sql": "SELECT count(*) FROM log"},
            "feedback": {"labels": [{"requestId": "perm-check", "label": "positive"}]}}

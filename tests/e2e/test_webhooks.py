@@ -10,10 +10,8 @@ import io
 import json
 import random
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from huggingface_hub import HfApi
 from tests.apps.hubmodels import push_task_model
 from tests.apps.models import WORDS
 from tests.conftest import VITRINE, Server, start_server
+from tests.e2e.receiver import Receiver
 from tests.helpers import assert_hub_error
 
 SECRET = "s3cret-for-tests"
@@ -33,46 +32,6 @@ ALL_KINDS = ["repo.content", "repo.refs", "alias.moved", "promotion.refused", "e
              "drift.detected"]
 LABELS = ["negative", "neutral", "positive"]
 CALLERS = ("anonymous", "outsider", "read", "write", "admin")
-
-
-class Receiver:
-    """A webhook receiver on loopback: records every request (path, headers, raw body); paths in `failing` get 500."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.failing: set[str] = set()
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                with receiver.lock:
-                    receiver.received.append({"path": self.path, "headers": {k.lower(): v for k, v in
-                                                                             self.headers.items()}, "body": body})
-                    status = 500 if self.path in receiver.failing else 200
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def at(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r for r in self.received if r["path"] == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
