@@ -2,8 +2,8 @@
 
 A MiniLM-sized text classifier (all-MiniLM-L6-v2's encoder with a fresh 2-class head, built by
 `scripts.sample_data.build_sentiment(steps=0)`), served over HTTP on loopback; each peer is a subprocess and the
-load generator is this process (asyncio + httpx, C clients sending requests back to back, after a warm-up; only
-200 answers finishing inside the timed window count, failures are reported apart). Peers, in the same run and process tree, one at a time:
+load generator is wrk (one thread; `apt-get install wrk`) or, without it, this process (asyncio + httpx): C clients
+sending requests back to back, after a warm-up; only 200 answers count, failures are reported apart. Peers, in the same run and process tree, one at a time:
 - (a) what users write: FastAPI with a sync `def` route calling `transformers.pipeline("text-classification")`
   per request, run by uvicorn;
 - (b) LitServe with dynamic batching (`max_batch_size=N`, `batch_timeout=0.005`, one CPU worker), its predict
@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,11 +88,54 @@ async def _load(url: str, texts: list[str], clients: int, seconds: float, warmup
             "failures": sum(failures.values()), "failure_kinds": failures}
 
 
+_WRK_SCRIPT = r"""
+local bodies = {}
+for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[(i % #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "non2xx": %d, "errors": %d, "p50_us": %d, ' ..
+    '"p99_us": %d}\n', summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _load_wrk(url: str, texts: list[str], clients: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """The same load with wrk (C, one thread, epoll): a lighter client leaves the CPU to the server under test."""
+    work = Path(tempfile.mkdtemp(prefix="vitrine-wrk-"))
+    (work / "load.lua").write_text(_WRK_SCRIPT, encoding="utf-8")
+    (work / "bodies.jsonl").write_text("".join(json.dumps({"inputs": t}) + "\n" for t in texts), encoding="utf-8")
+    env = {**os.environ, "BENCH_BODIES": str(work / "bodies.jsonl")}
+
+    def run(duration: float) -> dict[str, Any]:
+        out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--timeout", "60s",
+                              "-s", str(work / "load.lua"), url], env=env, capture_output=True, text=True, check=True)
+        line = next(x for x in out.stdout.splitlines() if x.startswith("WRK "))
+        return json.loads(line[4:])
+
+    if warmup > 0:
+        run(warmup)
+    r = run(seconds)
+    ok = r["requests"] - r["non2xx"] - r["errors"]
+    failures = r["non2xx"] + r["errors"]
+    return {"rps": ok / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3, "ok": ok,
+            "failures": failures, "failure_kinds": {"non-2xx or socket error (wrk)": failures} if failures else {}}
+
+
+CLIENT = "wrk" if shutil.which("wrk") else "httpx"
+
+
 def measure(url: str, texts: list[str], clients: list[int], seconds: float, warmup: float) -> dict[int, Any]:
-    """Run the load generator at each concurrency level against `url`."""
+    """Run the load generator (wrk when installed, else asyncio + httpx) at each concurrency level against `url`."""
     out = {}
     for c in clients:
-        out[c] = asyncio.run(_load(url, texts, c, seconds, warmup))
+        out[c] = _load_wrk(url, texts, c, seconds, warmup) if CLIENT == "wrk" else \
+            asyncio.run(_load(url, texts, c, seconds, warmup))
         r = out[c]
         print(f"    {c:>3} clients: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
               f"  failures {r['failures']}", flush=True)
@@ -240,7 +284,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vitrine-bench-endpoint-"))
     model_dir = build_sentiment(work / "model", steps=0)
     texts = [str(t) for t in reviews(512, seed=7)["text"]]
-    print(f"model {model_dir}; {len(texts)} texts; clients {clients}; max batch {args.max_batch}; "
+    print(f"load generator: {CLIENT}; "
+          f"model {model_dir}; {len(texts)} texts; clients {clients}; max batch {args.max_batch}; "
           f"{args.seconds:g} s per level after {warmup:g} s warm-up; torch default threads, "
           f"{os.cpu_count()} CPUs; TOKENIZERS_PARALLELISM=false", flush=True)
 

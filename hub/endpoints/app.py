@@ -21,13 +21,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, create_model
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.bodies import parse_json, read_body
 from hub.endpoints.batching import BatcherClosedError, QueueFullError
 from hub.endpoints.convention import hub_output, payloads_from_inputs
 from hub.endpoints.serving import Endpoint, EndpointHost
-from hub.errors import error_response, install_error_handlers
+from hub.errors import error_response, install_error_handlers, status_of
 from registry import auth
 from registry.errors import InvalidInputError, PayloadTooLargeError, RegistryError
 from registry.names import parse_repo_id
@@ -77,6 +78,8 @@ def _principal_dependency(endpoint: Endpoint) -> Any:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else None
+        if token is None and endpoint.public():
+            return None  # anyone may read a public repo: no database round trip on the hot path
         found = await run_in_threadpool(auth.authenticate, endpoint.reg, token)
         await run_in_threadpool(endpoint.check_access, found)
         return found
@@ -134,7 +137,12 @@ async def _run_on(endpoint: Endpoint, request: Request, payloads: list[dict[str,
         finally:
             watcher.cancel()
         if work.future in done:
-            return Served(work.future.result(), slot.commit, slot.task, endpoint.alias, tokens, work.batch_size,
+            try:
+                results = work.future.result()
+            except TimeoutError:  # its deadline passed while it waited in the queue
+                endpoint.metrics.dropped.labels("timeout").inc()
+                raise _Answer(error_response(request, 504, "Timeout", "The request timed out in the queue.")) from None
+            return Served(results, slot.commit, slot.task, endpoint.alias, tokens, work.batch_size,
                           (time.perf_counter() - started) * 1000)
         work.dropped = True
         if watcher in done:
@@ -304,6 +312,25 @@ def _unavailable(request: Request, endpoint: Endpoint) -> Response:
                           headers={"Retry-After": RETRY_AFTER_S}, extra={"status": status})
 
 
+async def hub_inference_response(endpoint: Endpoint, request: Request, principal: Any) -> Response:
+    """Answer one Hub-convention inference request (the route, and the hot path that skips the router, share it)."""
+    await principal(request)
+    body = parse_json(await read_body(request, what="inference body", limit=endpoint.settings.endpoint_max_body_bytes),
+                      what="inference body")
+    slot = endpoint.slot or await run_in_threadpool(endpoint.wait_loaded, endpoint.settings.endpoint_timeout_ms / 1000)
+    if slot is None:
+        return _unavailable(request, endpoint)
+    payloads, single = payloads_from_inputs(slot.task, slot.predictor.input_columns, body,
+                                            max_inputs=endpoint.settings.endpoint_max_inputs)
+    try:
+        outcome = await infer(endpoint, request, payloads)
+    except _Unavailable:
+        return _unavailable(request, endpoint)
+    except _Answer as answer:
+        return answer.response
+    return JSONResponse(hub_output(outcome.task, outcome.results, single=single), headers=_headers(outcome))
+
+
 def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
     """The endpoint's app for the version's task (`None` before the first version has loaded)."""
     title = f"{endpoint.ref.repo_id}@{endpoint.alias}"
@@ -325,17 +352,7 @@ def build_app(endpoint: Endpoint, task: str | None) -> FastAPI:
         "properties": {"inputs": {}, "parameters": {"type": "object"}}}}}}})
     async def hub_inference(request: Request) -> Response:
         """The Hub inference convention: `{"inputs": ..., "parameters": ...}`, answered in the task's Hub shape."""
-        caller = await principal(request)  # noqa: F841 - the check is the point
-        body = parse_json(await read_body(request, what="inference body", limit=max_body), what="inference body")
-        slot = endpoint.slot or await run_in_threadpool(endpoint.wait_loaded, endpoint.settings.endpoint_timeout_ms / 1000)
-        if slot is None:
-            return _unavailable(request, endpoint)
-        payloads, single = payloads_from_inputs(slot.task, slot.predictor.input_columns, body,
-                                                max_inputs=endpoint.settings.endpoint_max_inputs)
-        outcome = await run(request, payloads)
-        if isinstance(outcome, Response):
-            return outcome
-        return JSONResponse(hub_output(outcome.task, outcome.results, single=single), headers=_headers(outcome))
+        return await hub_inference_response(endpoint, request, principal)
 
     fields = _INSTANCE_FIELDS.get(task or "")
     if fields is not None:
@@ -403,6 +420,19 @@ class EndpointApp:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._apps: dict[str | None, FastAPI] = {}
+        self._principal = _principal_dependency(endpoint)
+
+    async def _hot_path(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /` without the router and its middleware: the same handler, errors in the same shape."""
+        request = Request(scope, receive)
+        try:
+            response = await hub_inference_response(self.endpoint, request, self._principal)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        except RegistryError as exc:
+            status, code = status_of(exc)
+            response = error_response(request, status, code, exc.message)
+        await response(scope, receive, send)
 
     def app_for(self, task: str | None) -> FastAPI:
         """The app for `task`, built once."""
@@ -427,7 +457,10 @@ class EndpointApp:
             await send(message)
 
         try:
-            await app(scope, receive, watch)
+            if path == "/" and scope["method"] == "POST":
+                await self._hot_path(scope, receive, watch)
+            else:
+                await app(scope, receive, watch)
         finally:
             m = self.endpoint.metrics
             m.requests.labels(str(status[0])).inc()

@@ -60,6 +60,9 @@ class Work:
         def settle() -> None:
             if self.future.done():
                 return
+            if self.dropped:  # its request gave up (client gone, timeout): nobody will read an outcome
+                self.future.cancel()
+                return
             if error is not None:
                 self.future.set_exception(error)
             else:

@@ -30,6 +30,7 @@ from registry.core import Registry
 from registry.errors import RegistryError
 from registry.names import RepoRef
 from registry.predictors import Predictor, load_predictor, resolve_task
+from registry.predictors.base import token_counter
 from registry.predictors.language import MASK_PLACEHOLDER
 from registry.repos import RepoRecord, get_repo, load_version
 from registry.settings import Settings
@@ -97,14 +98,15 @@ class Slot:
     predictor: Predictor
     batcher: Batcher
     loaded_at: float
+    counter: Callable[[list[str]], list[int]] | None = None
+    """Counts texts' tokens as the version's tokenizer does (None: the task reads no text)."""
 
     def count_tokens(self, payload: Any) -> int:
-        """Tokens of one preprocessed input as its tokenizer counts them (a size estimate for non-text)."""
-        tokenizer = getattr(self.predictor.pipe, "tokenizer", None)
+        """Tokens of one preprocessed input as its tokenizer counts them (1 for inputs that are not text)."""
         text = payload if isinstance(payload, str) else payload[0] if isinstance(payload, tuple) and payload and \
             isinstance(payload[0], str) else payload.get("text") if isinstance(payload, dict) else None
-        if tokenizer is not None and isinstance(text, str):
-            return len(tokenizer(text, truncation=False, add_special_tokens=True)["input_ids"])
+        if self.counter is not None and isinstance(text, str):
+            return self.counter([text])[0]
         return 1
 
 
@@ -145,6 +147,7 @@ class Endpoint:
         self._partners: dict[str, Endpoint] = {}
         self._partner_of = partner_of or self._own_partner
         self.log: PredictionLog | None = None
+        self._repo: RepoRecord | None = None
         self._loaded = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -157,6 +160,16 @@ class Endpoint:
     def repo(self) -> RepoRecord:
         """The repo as it is now (RepoNotFoundError once it is gone)."""
         return get_repo(self.reg, self.ref)
+
+    def public(self) -> bool:
+        """Whether the repo was public at the last look (at most `endpoint_poll_ms` ago, or since `forget_repo`)."""
+        repo = self._repo
+        return repo is not None and not repo.private
+
+    def forget_repo(self) -> None:
+        """Drop the remembered repo record (its visibility changed): every request checks the database until the
+        next refresh."""
+        self._repo = None
 
     def check_access(self, principal: Principal | None) -> RepoRecord:
         """The repo if the caller may read it now, else RepoNotFoundError (as for a download)."""
@@ -210,9 +223,11 @@ class Endpoint:
         with self._lock:
             try:
                 repo = self.repo()
+                self._repo = repo
                 found = aliases.get_alias(self.reg, repo, self.alias)
                 rule = traffic.get_traffic(self.reg, repo, self.alias)
             except RegistryError:
+                self._repo = None
                 found, rule = None, traffic.Traffic(self.alias, "off", "", 0.0)
             else:
                 if self.log is None:
@@ -271,7 +286,9 @@ class Endpoint:
             predictor.run([sample])
         batcher = Batcher(lambda inputs: predictor.postprocess(predictor.predict(inputs)), self.limits,
                           stats=self.metrics.batch_stats(), name=f"vitrine-batch-{commit[:8]}")
-        return Slot(record.oid, predictor.task, predictor, batcher, time.time())
+        tokenizer = getattr(predictor.pipe, "tokenizer", None)
+        counter = token_counter(tokenizer) if tokenizer is not None else None
+        return Slot(record.oid, predictor.task, predictor, batcher, time.time(), counter)
 
     def _retire(self, old: Slot) -> None:
         """Let the old version finish what it holds, then free it."""
@@ -340,6 +357,12 @@ class EndpointHost:
                 endpoint = self._endpoints[key] = Endpoint(self.reg, ref, alias,
                                                            partner_of=lambda other: self.get(ref, other))
             return endpoint
+
+    def forget_repo(self, ref: RepoRef) -> None:
+        """A repo's visibility changed: its endpoints check access in the database again at once."""
+        for endpoint in self.running():
+            if endpoint.ref == ref:
+                endpoint.forget_repo()
 
     def running(self) -> list[Endpoint]:
         """Every endpoint started so far."""

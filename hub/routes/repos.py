@@ -195,6 +195,7 @@ async def update_settings(request: Request, plural: str, namespace: str, name: s
         raise InvalidInputError("Gated repos are not supported by this hub.")
     if private is not None:
         await run_in_threadpool(repos.set_private, reg, ref, private)
+        request.app.state.endpoints.forget_repo(ref)  # its endpoints check every caller again from now on
     return {"private": private}
 
 

@@ -155,8 +155,26 @@ def bounded_int(value: Any, name: str, *, low: int, high: int) -> int:
     return value
 
 
+def token_counter(tokenizer: Any) -> Callable[[list[str]], list[int]]:
+    """A function counting the tokens of texts as `tokenizer` does (special tokens in, no truncation).
+
+    With a fast tokenizer it counts on a private copy of the Rust tokenizer: about ten times cheaper than the
+    Python call, and untouched by the truncation settings a pipeline call leaves on the shared one.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        from tokenizers import Tokenizer
+
+        clone = Tokenizer.from_str(backend.to_str())
+        clone.no_truncation()
+        clone.no_padding()
+        return lambda texts: [len(e.ids) for e in clone.encode_batch(list(texts), add_special_tokens=True)]
+    return lambda texts: [len(ids) for ids in tokenizer(list(texts), truncation=False,
+                                                         add_special_tokens=True)["input_ids"]]
+
+
 def count_tokens(path: Path, texts: list[str]) -> list[int]:
     """Tokens per text as the model folder's tokenizer counts them (special tokens included, no truncation)."""
     with LOAD_LOCK:
         tokenizer = transformers_name("AutoTokenizer").from_pretrained(str(path))
-    return [len(ids) for ids in tokenizer(list(texts), truncation=False, add_special_tokens=True)["input_ids"]]
+    return token_counter(tokenizer)(texts)
