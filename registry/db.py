@@ -232,6 +232,34 @@ endpoint_traffic = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Old names of moved repos: the name keeps answering (a redirect) until a repo is created or moved there.
+repo_redirects = sa.Table(
+    "repo_redirects",
+    metadata,
+    sa.Column("type", sa.String(16), primary_key=True),
+    sa.Column("namespace_lower", sa.String(96), primary_key=True),
+    sa.Column("name_lower", sa.String(96), primary_key=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Downloads counted per repo (registry/repos.py `count_download` says which requests count).
+repo_downloads = sa.Table(
+    "repo_downloads",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False, default=0),
+)
+
+# Who likes which repo (`HfApi.like`); a repo's `likes` is the number of its rows.
+repo_likes = sa.Table(
+    "repo_likes",
+    metadata,
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user", sa.String(96), primary_key=True, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 kv = sa.Table(
     "kv",
     metadata,

@@ -23,11 +23,12 @@ setup() {
     "$VENV/bin/pip" install -q -c constraints.txt -e ".[ml,test]"
     echo "$want" > "$stamp"
   fi
-  # System packages: Chromium (browser tests), nginx (benchmarks), Tesseract (document QA demos).
+  # System packages: Chromium (browser tests), nginx and wrk (benchmarks), Tesseract (document QA demos).
   local need=()
   [ -x /usr/bin/chromium ] || need+=(chromium)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v tesseract >/dev/null || need+=(tesseract-ocr)
+  command -v wrk >/dev/null || need+=(wrk)
   if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
     echo "==> installing ${need[*]}"
     (apt-get update -qq && apt-get install -y -qq "${need[@]}") >/dev/null || echo "warning: apt-get failed"
