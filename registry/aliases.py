@@ -154,9 +154,15 @@ def record_event(conn: Connection, repo: RepoRecord, name: str, *, action: str, 
     key = res.inserted_primary_key
     assert key is not None
     if action in ("set", "promote", "rollback", "delete", "refused"):
-        events.emit(conn, "promotion.refused" if action == "refused" else "alias.moved", repo.pk, actor=actor, data={
-            "alias": {"name": name, "action": action, "from": from_oid, "to": to_oid, "reason": reason,
-                      "forced": forced, "auditId": int(key[0])}})
+        move = {"name": name, "action": action, "from": from_oid, "to": to_oid, "reason": reason, "forced": forced,
+                "auditId": int(key[0])}
+        if action == "refused":
+            events.emit(conn, "promotion.refused", repo.pk, actor=actor, data={
+                "promotion": {**move, "checks": [{k: c.get(k) for k in ("dataset", "split", "metric", "bound",
+                                                                         "passed", "summary")}
+                                                 for c in (evidence or {}).get("gate", {}).get("checks", [])]}})
+        else:
+            events.emit(conn, "alias.moved", repo.pk, actor=actor, data={"alias": move})
     return AliasEvent(int(key[0]), name, action, from_oid, to_oid, actor, reason, forced, evidence or {}, created)
 
 

@@ -93,7 +93,7 @@ _SHAPES: dict[str, tuple[str, str, str | None]] = {
     "repo.content": ("repo.content", "update", None),
     "repo.refs": ("repo", "update", None),
     "alias.moved": ("vitrine.alias", "update", "alias"),
-    "promotion.refused": ("vitrine.promotion", "refused", "alias"),
+    "promotion.refused": ("vitrine.promotion", "refused", "promotion"),
     "evaluation.finished": ("vitrine.evaluation", "finished", "evaluation"),
     "drift.detected": ("vitrine.drift", "detected", "drift"),
 }

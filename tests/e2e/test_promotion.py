@@ -5,8 +5,11 @@ move its protected aliases."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from tests.conftest import VITRINE, Server
+from tests.e2e.receiver import Receiver
 from tests.e2e.sentiment import push_reviews, push_versions
 from tests.helpers import assert_hub_error
 
@@ -37,7 +41,7 @@ def _bearer(token: str | None) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def promo(hub: Server, sentiment_versions: tuple[Path, Path]) -> dict[str, Any]:
+def promo(hub: Server, sentiment_versions: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
     """A private org model (v1 good, v2 flipped), a private review dataset, and the gate in main's policy file."""
     tokens: dict[str, str | None] = {
         "anonymous": None,
@@ -51,7 +55,13 @@ def promo(hub: Server, sentiment_versions: tuple[Path, Path]) -> dict[str, Any]:
     v1, v2 = push_versions(api, MODEL, good, flipped, private=True)
     push_reviews(api, DATASET, private=True)
     api.upload_file(path_or_fileobj=POLICY.encode(), path_in_repo=".vitrine/promotion.yaml", repo_id=MODEL)
-    return {"tokens": tokens, "api": api, "v1": v1, "v2": v2, "good": good}
+    receiver = Receiver()
+    hook = httpx.post(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(tokens["admin"]), json={
+        "url": receiver.url("/promotions"), "secret": "promo-secret", "repo": MODEL,
+        "events": ["alias.moved", "promotion.refused"]})
+    assert hook.status_code == 201, hook.text
+    yield {"tokens": tokens, "api": api, "v1": v1, "v2": v2, "good": good, "receiver": receiver}
+    receiver.close()
 
 
 def _cli(hub: Server, token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -126,6 +136,19 @@ def test_gate_refuses_a_worse_version_and_prints_the_numbers(hub: Server, promo:
     assert "FAIL" in done.stdout and f"{candidate:.4f}" in done.stdout and "refused" in done.stderr
     refused = [e for e in _aliases(hub, admin)["history"] if e["action"] == "refused"]
     assert refused and refused[0]["to"] == promo["v2"] and refused[0]["evidence"]["gate"]["status"] == "failed"
+    # The repo's webhook heard of the move to v1 and of both refusals, each signed.
+    receiver = promo["receiver"]
+    deadline = time.time() + 30
+    while time.time() < deadline and len(receiver.at("/promotions")) < 3:
+        time.sleep(0.2)
+    bodies = [json.loads(r["body"]) for r in receiver.at("/promotions")]
+    scopes = [b["event"]["scope"] for b in bodies]
+    assert scopes.count("vitrine.alias") == 1 and scopes.count("vitrine.promotion") == 2, scopes
+    refusal = next(b for b in bodies if b["event"]["scope"] == "vitrine.promotion")
+    assert refusal["promotion"]["to"] == promo["v2"] and refusal["promotion"]["from"] == promo["v1"]
+    for r in receiver.at("/promotions"):
+        digest = hmac.new(b"promo-secret", r["body"], hashlib.sha256).hexdigest()
+        assert r["headers"]["x-webhook-signature"] == f"sha256={digest}"
 
 
 def test_forced_promotion_and_rollback_are_audited(hub: Server, promo: dict[str, Any]) -> None:
