@@ -91,6 +91,7 @@ class Batcher:
         self._queue: deque[Work] = deque()
         self._queued_inputs = 0
         self._running = False
+        self._last_active = time.monotonic()
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -105,6 +106,10 @@ class Batcher:
     def busy(self) -> bool:
         """Whether inputs are queued or a forward pass is running (what mirrors wait out)."""
         return self._running or self._queued_inputs > 0
+
+    def idle_for(self) -> float:
+        """Seconds since the last input arrived or the last forward pass ended; 0 while busy."""
+        return 0.0 if self.busy else time.monotonic() - self._last_active
 
     def submit(self, inputs: list[Any], tokens: list[int], *, timeout_s: float) -> Work:
         """Queue one request's inputs (call from the event loop); await `work.future` for their outputs.
@@ -122,6 +127,7 @@ class Batcher:
                 raise QueueFullError
             self._queue.append(work)
             self._queued_inputs += len(inputs)
+            self._last_active = time.monotonic()
             depth = self._queued_inputs
             self._cond.notify()
         self.stats.on_queue(depth)
@@ -174,6 +180,7 @@ class Batcher:
                 try:
                     self._run(batch)
                 finally:
+                    self._last_active = time.monotonic()
                     self._running = False
 
     def _run(self, batch: list[Work]) -> None:
