@@ -268,8 +268,8 @@ kv = sa.Table(
 )
 
 
-def connect(url: str) -> Engine:
-    """Open the metadata DB at `url`, creating SQLite's folder and all tables when missing."""
+def connect(url: str, *, migrate: bool = True) -> Engine:
+    """Open the metadata DB at `url` (creating SQLite's folder) and, unless `migrate=False`, migrate it to head."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -294,8 +294,19 @@ def connect(url: str) -> Engine:
     else:
         url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    metadata.create_all(engine)
+    if migrate:
+        ensure_schema(engine)
     return engine
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade the DB to the head migration (a new DB from nothing, an older release's in place); cheap at head."""
+    from registry import migrations
+
+    # The common case, a DB already at head, costs one small read and takes no lock.
+    if migrations.at_head(engine):
+        return
+    migrations.upgrade(engine)
 
 
 def writer(engine: Engine) -> Engine:

@@ -14,10 +14,15 @@ from registry.core import Registry
 
 
 def link_blobs(conn: Connection, repo_pk: int, oids: Iterable[str]) -> None:
-    """Record that `repo_pk` holds these objects (idempotent)."""
+    """Record that `repo_pk` holds these objects (idempotent); one deleted from it earlier is its own again."""
+    wanted = set(oids)
+    if wanted:
+        # Uploaded or cited anew after `permanently_delete_lfs_files`: the repo's files using it are served again.
+        conn.execute(sa.delete(db.blob_meta).where(db.blob_meta.c.oid.in_(wanted),
+                                                   db.blob_meta.c.kind == f"purged:{repo_pk}"))
     have = set(conn.execute(sa.select(db.repo_blobs.c.oid).where(db.repo_blobs.c.repo_id == repo_pk,
-                                                                  db.repo_blobs.c.oid.in_(set(oids)))).scalars())
-    for oid in set(oids) - have:
+                                                                  db.repo_blobs.c.oid.in_(wanted))).scalars())
+    for oid in wanted - have:
         conn.execute(sa.insert(db.repo_blobs).values(repo_id=repo_pk, oid=oid))
 
 

@@ -49,11 +49,16 @@ def fsck(reg: Registry, *, progress: bool = False) -> FsckReport:
                 if parent not in known_commits:
                     report.problems.append(f"commit {row.oid}: parent {parent} missing")
         live_trees = {r.tree_oid for r in commit_rows}
+        # LFS objects deleted with `permanently_delete_lfs_files` stay named by the trees that had them.
+        purged = set(conn.execute(sa.select(db.blob_meta.c.oid).where(db.blob_meta.c.kind.startswith("purged:")))
+                     .scalars())
         for tree_oid, text in trees.items():
             if tree_oid not in live_trees:
                 continue  # left by a deleted repo; its blobs may be collected
             for entry in decode_tree(text).values():
                 if not reg.blobs.exists(entry.oid):
+                    if entry.oid in purged:
+                        continue
                     report.problems.append(f"tree {tree_oid}: blob {entry.oid} of {entry.path} missing")
                 elif reg.blobs.size(entry.oid) != entry.size:
                     report.problems.append(f"tree {tree_oid}: blob {entry.oid} of {entry.path} has the wrong size")

@@ -61,6 +61,25 @@ class VitrineClient:
         """POST a JSON `body` to `path`."""
         return self.call("POST", path, body=body)
 
+    def discussions(self, repo_id: str, *, repo_type: str = "model", status: str = "open") -> list[dict[str, Any]]:
+        """The repo's discussions and pull requests with `status` (open, closed, merged, all), every page."""
+        out: list[dict[str, Any]] = []
+        page = 0
+        while True:
+            body = self.get(f"/api/{repo_type}s/{repo_id}/discussions", status=status, p=page)
+            out += body["discussions"]
+            if not body["discussions"] or len(out) >= body["count"]:
+                return out
+            page += 1
+
+    def discussion(self, repo_id: str, num: int, *, repo_type: str = "model") -> dict[str, Any]:
+        """A discussion or PR with its events; a PR with its target, conflicting files and diff."""
+        return dict(self.get(f"/api/{repo_type}s/{repo_id}/discussions/{num}", diff=1))
+
+    def merge_pr(self, repo_id: str, num: int, *, repo_type: str = "model", comment: str = "") -> dict[str, Any]:
+        """Squash-merge pull request `num` into its target branch (writers only)."""
+        return dict(self.post(f"/api/{repo_type}s/{repo_id}/discussions/{num}/merge", {"comment": comment}))
+
     def splits(self, dataset: str, revision: str) -> list[dict[str, Any]]:
         """The splits of a dataset revision, with their row counts and columns."""
         data = self.get(f"/api/vitrine/datasets/{dataset}/splits", revision=revision)

@@ -46,7 +46,8 @@ def show_model(hub: Hub, repo_id: str, revision: str) -> None:
     cols[1].metric("Files", len(siblings))
     cols[2].metric("Revision", revision)
     show_facts(raw)
-    card, files, weights, history, demo = st.tabs(["Card", "Files", "Weights", "Versions", "Demo"])
+    card, files, weights, history, talk, demo = st.tabs(["Card", "Files", "Weights", "Versions",
+                                                         "Pull requests", "Demo"])
     with card:
         rendered = attempt(lambda: hub.client.card(repo_id, revision))
         if rendered:
@@ -63,6 +64,8 @@ def show_model(hub: Hub, repo_id: str, revision: str) -> None:
         show_weights(hub, repo_id, revision, bool(raw.get("safetensors")))
     with history:
         show_versions(hub, repo_id, revision)
+    with talk:
+        show_discussions(hub, repo_id)
     with demo:
         url = f"{hub.endpoint}/spaces/{repo_id}/revision/{raw.get('sha')}/"
         st.link_button("Open the live demo", url)
@@ -119,6 +122,42 @@ def show_versions(hub: Hub, repo_id: str, revision: str) -> None:
                    "refs": ", ".join(pointing.get(c["id"], []))} for c in commits], width="stretch")
     if more:
         st.caption(f"More history on page {page + 1}.")
+
+
+def show_discussions(hub: Hub, repo_id: str) -> None:
+    """The model's open pull requests and discussions; a PR with its diff and a one-click merge."""
+    found = attempt(lambda: hub.client.discussions(repo_id))
+    if found is None:
+        return
+    if not found:
+        st.info("No open pull requests or discussions. Open one with `upload_file(..., create_pr=True)` or "
+                "`hf discussions`.")
+        return
+    prs = [d for d in found if d["isPullRequest"]]
+    talks = [d for d in found if not d["isPullRequest"]]
+    st.markdown(f"**{len(prs)} open pull request(s)** · **{len(talks)} open discussion(s)**")
+    for d in [*prs, *talks]:
+        kind = "PR" if d["isPullRequest"] else "Discussion"
+        with st.expander(f"{kind} #{d['num']}: {d['title']} — by {d['author']['name']}"):
+            details = attempt(lambda: hub.client.discussion(repo_id, d["num"]))
+            if details is None:
+                continue
+            for event in details.get("events") or []:
+                data = event.get("data") or {}
+                if event.get("type") == "comment" and not data.get("hidden"):
+                    st.markdown(f"**{event['author']['name']}**: {(data.get('latest') or {}).get('raw', '')}")
+            if not d["isPullRequest"]:
+                continue
+            target = str((details.get("changes") or {}).get("base", "")).removeprefix("refs/heads/")
+            conflicts = details.get("filesWithConflicts") or []
+            st.caption(f"Into `{target}`")
+            st.code(details.get("diff") or "(no changes)", language="diff")
+            if conflicts:
+                st.warning("Conflicts with " + target + ": " + ", ".join(conflicts))
+            elif st.button(f"Merge #{d['num']} into {target}", key=f"merge_pr_{d['num']}"):
+                merged = attempt(lambda: hub.client.merge_pr(repo_id, d["num"]))
+                if merged is not None:
+                    st.success(f"Merged #{d['num']} as commit {str(merged.get('commitOid'))[:10]}.")
 
 
 def _strip_front_matter(text: str) -> str:

@@ -13,7 +13,7 @@ from hub.bodies import form_body, json_object
 from hub.deps import open_repo, principal_of, registry_of, repo_ref
 from hub.serialize import file_item, folder_item
 from registry.commits import CommitRecord
-from registry.repos import RepoRecord, last_changes, load_version
+from registry.repos import RepoRecord, check_not_purged, count_download, counts_as_download, last_changes, load_version
 from registry.core import Registry
 from registry.errors import EntryNotFoundError, InvalidInputError
 from registry.inspect import security_status
@@ -29,14 +29,17 @@ class BlobResponse(FileResponse):
     chunk_size = 1024 * 1024
 
 
-def _locate(reg: Registry, ref: RepoRef, principal: Any, revision: str,
-            path: str) -> tuple[RepoRecord, CommitRecord, TreeEntry]:
+def _locate(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str,
+            method: str = "HEAD") -> tuple[RepoRecord, CommitRecord, TreeEntry]:
     repo = open_repo(reg, ref, principal)
     check_path(path)
     commit, tree = load_version(reg, repo, revision)
     entry = tree.get(path)
     if entry is None:
         raise EntryNotFoundError(ref.repo_id, path, revision)
+    check_not_purged(reg, repo, entry, revision)
+    if counts_as_download(method, path, tree):
+        count_download(reg, repo)
     return repo, commit, entry
 
 
@@ -53,7 +56,8 @@ def _cache_headers(repo: RepoRecord, commit: CommitRecord, revision: str) -> dic
 
 async def _resolve(request: Request, ref: RepoRef, revision: str, path: str) -> Response:
     reg = registry_of(request)
-    repo, commit, entry = await run_in_threadpool(_locate, reg, ref, await principal_of(request), revision, path)
+    repo, commit, entry = await run_in_threadpool(_locate, reg, ref, await principal_of(request), revision, path,
+                                                  request.method)
     headers = {"x-repo-commit": commit.oid, "etag": f'"{entry.git_oid}"', **_cache_headers(repo, commit, revision)}
     if entry.lfs:
         headers["x-linked-etag"] = f'"{entry.oid}"'

@@ -91,8 +91,8 @@ async def create_repo(request: Request) -> Response:
     private = _visibility(body)
     url = repo_url(request, ref)
     await run_in_threadpool(
-        repos.create_repo, registry_of(request), ref, author=principal.user, private=bool(private),
-        sdk=body.get("sdk"), url=url,
+        lambda: repos.create_repo(registry_of(request), ref, author=principal.user, private=bool(private),
+                                  sdk=body.get("sdk"), url=url, seed_readme=True)
     )
     return JSONResponse({"url": url, "name": ref.repo_id, "id": ref.repo_id})
 
@@ -121,6 +121,55 @@ async def list_lfs_files(request: Request, plural: str, namespace: str, name: st
     found = await run_in_threadpool(repos.lfs_files, registry_of(request), repo)
     return [{"fileOid": f.oid, "oid": f.git_oid, "filename": f.path, "size": f.size, "pushedAt": iso(f.pushed_at),
              "ref": None} for f in found]
+
+
+@router.post("/api/{plural}/{namespace}/{name}/lfs-files/batch", openapi_extra=json_body_doc(
+    {"deletions": {"type": "object", "properties": {"sha": {"type": "array", "items": {"type": "string"}},
+                                                    "rewriteHistory": {"type": "boolean"}}}},
+    required=("deletions",)))
+async def delete_lfs_files(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """Permanently delete LFS objects from every revision of the repo (`permanently_delete_lfs_files`); writers only."""
+    repo = await repo_for(request, plural, namespace, name, write=True)
+    body = await json_object(request, what="LFS files deletion body")
+    deletions = body.get("deletions")
+    shas = deletions.get("sha") if isinstance(deletions, dict) else None
+    if not isinstance(shas, list) or not all(isinstance(s, str) for s in shas):
+        raise InvalidInputError("Field 'deletions.sha' must be a list of sha256 strings.")
+    freed = await run_in_threadpool(repos.permanently_delete_lfs_files, registry_of(request), repo, shas)
+    return {"deleted": len(shas), "freed": len(freed)}
+
+
+@router.post("/api/{plural}/{namespace}/{name}/like")
+async def like(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """Like a repo the caller can read (`HfApi.like`)."""
+    principal = await _signed_in(request, "like a repo")
+    repo = await repo_for(request, plural, namespace, name)
+    await run_in_threadpool(repos.like, registry_of(request), repo, principal.user)
+    return {"liked": True}
+
+
+@router.delete("/api/{plural}/{namespace}/{name}/like")
+async def unlike(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """Stop liking a repo (`HfApi.unlike`)."""
+    principal = await _signed_in(request, "unlike a repo")
+    repo = await repo_for(request, plural, namespace, name)
+    await run_in_threadpool(repos.unlike, registry_of(request), repo, principal.user)
+    return {"liked": False}
+
+
+@router.get("/api/{plural}/{namespace}/{name}/likers")
+async def list_likers(request: Request, plural: str, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Users who like the repo (`HfApi.list_repo_likers`)."""
+    repo = await repo_for(request, plural, namespace, name)
+    users = await run_in_threadpool(repos.likers, registry_of(request), repo)
+    return [{"user": u, "fullname": u, "type": "user", "isPro": False, "avatarUrl": ""} for u in users]
+
+
+@router.get("/api/users/{user}/likes")
+async def list_liked_repos(request: Request, user: str) -> list[dict[str, Any]]:
+    """The repos `user` likes that the caller may see (`HfApi.list_liked_repos`)."""
+    found = await run_in_threadpool(repos.liked_repos, registry_of(request), user, await principal_of(request))
+    return [{"createdAt": iso(at), "repo": {"name": r.ref.repo_id, "type": r.ref.type}} for r, at in found]
 
 
 async def _storage_listing(request: Request, namespace: str) -> list[dict[str, Any]]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
-import registry.webhooks  # noqa: F401  (its tables are on `db.metadata` too)
 from registry import db
 
 target_metadata = db.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
     with context.begin_transaction():
@@ -23,6 +23,8 @@ def run() -> None:
     if connection is not None:
         _run(connection)
         return
+    import registry.webhooks  # noqa: F401  (its tables are on `db.metadata` too, which autogenerate compares)
+
     engine = db.connect(context.config.get_main_option("sqlalchemy.url") or "", migrate=False)
     try:
         with engine.connect() as conn:

@@ -195,9 +195,10 @@ def test_delete_move_and_unknown_things(admin_api: HfApi, repo_name: str) -> Non
     admin_api.upload_file(path_or_fileobj=b"print(1)", path_in_repo="app.py", repo_id=repo_id, repo_type="space")
     assert admin_api.space_info(repo_id).sdk == "gradio"
     admin_api.move_repo(repo_id, f"acme/{repo_name}-moved", repo_type="space")
-    with pytest.raises(RepositoryNotFoundError):
-        admin_api.space_info(repo_id)
-    assert admin_api.list_repo_files(f"acme/{repo_name}-moved", repo_type="space") == [".gitattributes", "app.py"]
+    # The old name keeps answering, redirected to the new one, as on the Hub.
+    assert admin_api.space_info(repo_id).id == f"acme/{repo_name}-moved"
+    assert admin_api.list_repo_files(f"acme/{repo_name}-moved", repo_type="space") == [
+        ".gitattributes", "README.md", "app.py"]
     with pytest.raises(RevisionNotFoundError):
         admin_api.list_repo_files(f"acme/{repo_name}-moved", repo_type="space", revision="nope")
     with pytest.raises(EntryNotFoundError):
