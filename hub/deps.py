@@ -8,13 +8,11 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from registry import auth
+from registry import auth, repos
 from registry.auth import Principal
 from registry.core import Registry
-from registry.errors import InvalidInputError
+from registry.errors import InvalidInputError, RepoNotFoundError
 from registry.names import RepoRef, check_repo_type, parse_repo_id
-from registry import repos
-from registry.errors import RepoNotFoundError
 from registry.repos import RepoMovedError, RepoRecord
 
 PLURALS = {"models": "model", "datasets": "dataset", "spaces": "space"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -9,8 +10,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from registry import db
-import json
-
 from registry.auth import Principal, check_can_read, check_can_write, ensure_user
 from registry.blobs import check_oid, git_blob_oid
 from registry.commits import (
@@ -128,7 +127,7 @@ def open_repo(reg: Registry, ref: RepoRef, principal: Principal | None, *, write
             raise
         try:
             check_can_read(principal, moved.ref, private=moved.private)
-        except Exception:
+        except RepoNotFoundError:
             raise RepoNotFoundError(ref.repo_id, ref.type) from None  # never reveal where a private repo went
         raise RepoMovedError(ref, moved.ref) from None
     check_can_read(principal, repo.ref, private=repo.private)

@@ -31,7 +31,7 @@ from hub.endpoints.serving import Endpoint, EndpointHost
 from hub.errors import error_response, install_error_handlers, status_of
 from registry import auth
 from registry.errors import InvalidInputError, PayloadTooLargeError, RegistryError
-from registry.names import parse_repo_id
+from registry.names import RepoRef, parse_repo_id
 from registry.predictionlog import output_json
 
 RETRY_AFTER_S = "1"
@@ -525,7 +525,7 @@ class EndpointDispatch:
         token = value.strip() if scheme.lower() == "bearer" else None
         reg = self.host.reg
 
-        def lookup() -> None:
+        def lookup() -> RepoRef:
             from registry.repos import open_repo
 
             principal = auth.authenticate(reg, token)
@@ -536,9 +536,9 @@ class EndpointDispatch:
 
                 raise NotFoundError(f"{ref.repo_id} has no alias {alias!r} to serve; promote a version first "
                                     f"(vitrine promote {ref.repo_id} REVISION --to {alias}).")
+            return repo.ref  # the id as created: `ACME/Sentiment` and `acme/sentiment` share one endpoint
 
-        await run_in_threadpool(lookup)
-        return self.host.get(ref, alias)
+        return self.host.get(await run_in_threadpool(lookup), alias)
 
 
 def _request(scope: Scope, receive: Receive | None) -> Request:
