@@ -36,3 +36,20 @@ def opaque_bytes(n: int) -> bytes:
     import os
 
     return b"\x00" + os.urandom(n - 1) if n > 0 else b""
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    """The Authorization header for `token` (none for an anonymous caller)."""
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def org_callers(hub: Any, org: str, prefix: str) -> dict[str, str | None]:
+    """A token per kind of caller of `org`'s private repos: anonymous, an outsider, read and write members, an admin
+    of the organisation (users named `<prefix>-outsider`, `-reader`, `-writer`, `-admin`)."""
+    return {
+        "anonymous": None,
+        "outsider": hub.token(f"{prefix}-outsider", "write"),
+        "read": hub.token(f"{prefix}-reader", "read", org=org, org_role="read"),
+        "write": hub.token(f"{prefix}-writer", "write", org=org),
+        "admin": hub.token(f"{prefix}-admin", "write", org=org, org_role="admin"),
+    }

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.bodies import parse_json, read_body
+from hub.deps import token_of
 from hub.endpoints.batching import BatcherClosedError, QueueFullError
 from hub.endpoints.convention import hub_output, payloads_from_inputs
 from hub.endpoints.serving import Endpoint, EndpointHost
@@ -75,9 +76,7 @@ class PredictResponse(BaseModel):
 
 def _principal_dependency(endpoint: Endpoint) -> Any:
     async def principal(request: Request) -> auth.Principal | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else None
+        token = token_of(request)
         if token is None and endpoint.public():
             return None  # anyone may read a public repo: no database round trip on the hot path
         found = await run_in_threadpool(auth.authenticate, endpoint.reg, token)
@@ -519,10 +518,7 @@ class EndpointDispatch:
         from registry.aliases import check_alias_name
 
         check_alias_name(alias)
-        request = _request(scope, None)
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else None
+        token = token_of(_request(scope, None))
         reg = self.host.reg
 
         def lookup() -> RepoRef:

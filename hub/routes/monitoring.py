@@ -6,6 +6,7 @@ inputs, so reading it with SQL, and posting ground truth, need write access to t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,6 +19,7 @@ from registry import monitoring, predictionlog, traffic
 from registry.aliases import check_alias_name
 from registry.datasql import run_sql
 from registry.errors import InvalidInputError
+from registry.core import Registry
 from registry.repos import RepoRecord
 
 router = APIRouter()
@@ -39,6 +41,21 @@ def _window(request: Request) -> float:
         return float(raw)
     except ValueError:
         raise InvalidInputError(f"Query parameter 'window' must be a number of seconds, got {raw!r}.") from None
+
+
+async def _log_report(request: Request, namespace: str, name: str, alias: str,
+                      compute: Callable[[Registry, RepoRecord, float], dict[str, Any]]) -> dict[str, Any]:
+    """A report over an alias's log, for readers of the repo: the running endpoint's buffer is written first, then
+    `compute(registry, repo, window seconds)` runs off the event loop."""
+    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
+    check_alias_name(alias)
+    window = _window(request)
+
+    def report() -> dict[str, Any]:
+        _flush(request, repo, alias)
+        return compute(reg, repo, window)
+
+    return await run_in_threadpool(report)
 
 
 @router.get(f"{_BASE}/traffic")
@@ -92,47 +109,29 @@ async def log_sql(request: Request, namespace: str, name: str, alias: str) -> di
 @router.get(f"{_BASE}/comparison")
 async def compare(request: Request, namespace: str, name: str, alias: str) -> dict[str, Any]:
     """How often the canary or shadow agrees with the alias's version on the same inputs, with their confusion."""
-    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
-    check_alias_name(alias)
-    window = _window(request)
-
-    def report() -> dict[str, Any]:
-        _flush(request, repo, alias)
-        return monitoring.comparison(reg, repo, alias, window_s=window)
-
-    return await run_in_threadpool(report)
+    return await _log_report(request, namespace, name, alias,
+                             lambda reg, repo, window: monitoring.comparison(reg, repo, alias, window_s=window))
 
 
 @router.get(f"{_BASE}/timeseries")
 async def timeseries(request: Request, namespace: str, name: str, alias: str) -> dict[str, Any]:
     """Requests, errors and latency percentiles per time bucket (`window`, `bucket` in seconds), from the log."""
-    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
-    check_alias_name(alias)
-    window = _window(request)
-    try:
-        bucket = float(request.query_params.get("bucket", "60"))
-    except ValueError:
-        raise InvalidInputError("Query parameter 'bucket' must be a number of seconds.") from None
-
-    def report() -> dict[str, Any]:
-        _flush(request, repo, alias)
+    def compute(reg: Registry, repo: RepoRecord, window: float) -> dict[str, Any]:
+        try:
+            bucket = float(request.query_params.get("bucket", "60"))
+        except ValueError:
+            raise InvalidInputError("Query parameter 'bucket' must be a number of seconds.") from None
         return monitoring.timeseries(reg, repo, alias, window_s=window, bucket_s=bucket)
 
-    return await run_in_threadpool(report)
+    return await _log_report(request, namespace, name, alias, compute)
 
 
 @router.get(f"{_BASE}/drift")
 async def drift(request: Request, namespace: str, name: str, alias: str) -> dict[str, Any]:
     """The drift report of the window's traffic against an evaluation of the commit served (`eval=` picks one)."""
-    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
-    check_alias_name(alias)
-    window, eval_id = _window(request), request.query_params.get("eval") or None
-
-    def report() -> dict[str, Any]:
-        _flush(request, repo, alias)
-        return monitoring.drift_report(reg, repo, alias, window_s=window, eval_id=eval_id)
-
-    return await run_in_threadpool(report)
+    eval_id = request.query_params.get("eval") or None
+    return await _log_report(request, namespace, name, alias, lambda reg, repo, window: monitoring.drift_report(
+        reg, repo, alias, window_s=window, eval_id=eval_id))
 
 
 @router.post(f"{_BASE}/feedback", openapi_extra=json_body_doc(
@@ -159,12 +158,5 @@ async def post_feedback(request: Request, namespace: str, name: str, alias: str)
 @router.get(f"{_BASE}/accuracy")
 async def accuracy(request: Request, namespace: str, name: str, alias: str) -> dict[str, Any]:
     """The evaluation's metrics over the window's answers that have ground truth, per commit served."""
-    reg, repo = registry_of(request), await repo_for(request, "models", namespace, name)
-    check_alias_name(alias)
-    window = _window(request)
-
-    def report() -> dict[str, Any]:
-        _flush(request, repo, alias)
-        return monitoring.live_accuracy(reg, repo, alias, window_s=window)
-
-    return await run_in_threadpool(report)
+    return await _log_report(request, namespace, name, alias,
+                             lambda reg, repo, window: monitoring.live_accuracy(reg, repo, alias, window_s=window))

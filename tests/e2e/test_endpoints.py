@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server, start_server
 from tests.e2e.sentiment import push_reviews, push_versions, reviews
-from tests.helpers import assert_hub_error
+from tests.helpers import assert_hub_error, bearer, org_callers
 
 ORG = "servteam"
 MODEL = f"{ORG}/sentiment"
@@ -26,26 +26,17 @@ CALLERS = ("anonymous", "outsider", "read", "write", "admin")
 TEXTS = ["The food was lovely.", "Service: rude.", "Das Essen war lecker.", "Une soirée ennuyeux, le personnel était lent."]
 
 
-def _bearer(token: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"} if token else {}
-
 
 @pytest.fixture(scope="module")
 def served(hub: Server, sentiment_versions: tuple[Path, Path]) -> dict[str, Any]:
     """A private org model with v1 promoted to production, and its endpoint loaded."""
-    tokens: dict[str, str | None] = {
-        "anonymous": None,
-        "outsider": hub.token("serv-outsider", "write"),
-        "read": hub.token("serv-reader", "read", org=ORG, org_role="read"),
-        "write": hub.token("serv-writer", "write", org=ORG),
-        "admin": hub.token("serv-admin", "write", org=ORG, org_role="admin"),
-    }
+    tokens = org_callers(hub, ORG, "serv")
     api = HfApi(endpoint=hub.url, token=tokens["admin"])
     good, flipped = sentiment_versions
     v1, v2 = push_versions(api, MODEL, good, flipped, private=True)
     push_reviews(api, DATASET, private=True)
     moved = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/production", json={"revision": v1},
-                      headers=_bearer(tokens["admin"]))
+                      headers=bearer(tokens["admin"]))
     assert moved.status_code == 200, moved.text
     url = f"{hub.url}/endpoints/{MODEL}"
     _wait_ready(url, tokens["read"], v1)
@@ -55,7 +46,7 @@ def served(hub: Server, sentiment_versions: tuple[Path, Path]) -> dict[str, Any]
 def _wait_ready(url: str, token: str | None, commit: str, timeout: float = 180) -> dict[str, Any]:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = httpx.get(f"{url}/ready", headers=_bearer(token), timeout=30)
+        r = httpx.get(f"{url}/ready", headers=bearer(token), timeout=30)
         if r.status_code == 200 and r.json()["commit"] == commit:
             return r.json()  # type: ignore[no-any-return]
         time.sleep(0.2)
@@ -64,7 +55,7 @@ def _wait_ready(url: str, token: str | None, commit: str, timeout: float = 180) 
 
 def _move(hub: Server, token: str | None, revision: str) -> None:
     r = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/production", json={"revision": revision},
-                  headers=_bearer(token))
+                  headers=bearer(token))
     assert r.status_code == 200, r.text
 
 
@@ -74,20 +65,20 @@ def test_inference_client_http_pipeline_and_evaluation_agree(hub: Server, served
     reader, admin = served["tokens"]["read"], served["tokens"]["admin"]
     client = InferenceClient(model=served["url"], token=reader)
     local = pipeline("text-classification", model=str(served["good"]))
-    job = httpx.post(f"{hub.url}/api/vitrine/evals", headers=_bearer(admin), json={
+    job = httpx.post(f"{hub.url}/api/vitrine/evals", headers=bearer(admin), json={
         "model": MODEL, "revision": served["v1"], "dataset": DATASET, "split": "test"}).json()
     deadline = time.time() + 300
     while job["status"] in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)
-        job = httpx.get(f"{hub.url}/api/vitrine/evals/{job['id']}", headers=_bearer(admin)).json()
+        job = httpx.get(f"{hub.url}/api/vitrine/evals/{job['id']}", headers=bearer(admin)).json()
     assert job["status"] == "succeeded", job
     rows = httpx.get(f"{hub.url}/api/vitrine/evals/{job['id']}/predictions", params={"limit": "8"},
-                     headers=_bearer(admin)).json()["rows"]
+                     headers=bearer(admin)).json()["rows"]
     dataset_texts = [str(t) for t in reviews(64, seed=5)["text"]]
     for row in rows:
         text = dataset_texts[row["row"]]
         stock = client.text_classification(text)
-        plain = httpx.post(served["url"], json={"inputs": text}, headers=_bearer(reader), timeout=60)
+        plain = httpx.post(served["url"], json={"inputs": text}, headers=bearer(reader), timeout=60)
         assert plain.status_code == 200 and plain.headers["x-model-commit"] == served["v1"]
         expected = local(text, top_k=None)
         evaluated = json.loads(row["prediction"])
@@ -99,17 +90,17 @@ def test_inference_client_http_pipeline_and_evaluation_agree(hub: Server, served
 def test_typed_predict_route_and_its_schema(served: dict[str, Any]) -> None:
     reader = served["tokens"]["read"]
     r = httpx.post(f"{served['url']}/predict", json={"instances": [{"text": t} for t in TEXTS]},
-                   headers=_bearer(reader), timeout=60)
+                   headers=bearer(reader), timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["commit"] == served["v1"] == r.headers["x-model-commit"]
     assert [p["label"] for p in body["predictions"]] == [x[0]["label"] for x in httpx.post(
-        served["url"], json={"inputs": TEXTS}, headers=_bearer(reader), timeout=60).json()]
-    schema = httpx.get(f"{served['url']}/openapi.json", headers=_bearer(reader)).json()
+        served["url"], json={"inputs": TEXTS}, headers=bearer(reader), timeout=60).json()]
+    schema = httpx.get(f"{served['url']}/openapi.json", headers=bearer(reader)).json()
     instance = schema["components"]["schemas"]["Instance_text_classification"]
     assert instance["properties"]["text"]["type"] == "string" and "text" in instance["required"]
     assert {"/", "/predict", "/health", "/ready", "/metrics"} <= set(schema["paths"])
-    wrong = httpx.post(f"{served['url']}/predict", json={"instances": [{"text": 3}]}, headers=_bearer(reader))
+    wrong = httpx.post(f"{served['url']}/predict", json={"instances": [{"text": 3}]}, headers=bearer(reader))
     assert_hub_error(wrong, 400, "BadRequest")
 
 
@@ -125,20 +116,20 @@ def test_typed_predict_route_and_its_schema(served: dict[str, Any]) -> None:
 ], ids=["malformed", "no-inputs", "wrong-type", "empty", "bad-parameters", "too-many", "too-long", "too-big"])
 def test_bad_input_gets_a_4xx_and_the_endpoint_keeps_serving(served: dict[str, Any], body: bytes, status: int) -> None:
     reader = served["tokens"]["read"]
-    r = httpx.post(served["url"], content=body, headers={**_bearer(reader), "content-type": "application/json"},
+    r = httpx.post(served["url"], content=body, headers={**bearer(reader), "content-type": "application/json"},
                    timeout=60)
     assert r.status_code == status, r.text
     assert r.json()["error"]
-    ok = httpx.post(served["url"], json={"inputs": TEXTS[0]}, headers=_bearer(reader), timeout=60)
+    ok = httpx.post(served["url"], json={"inputs": TEXTS[0]}, headers=bearer(reader), timeout=60)
     assert ok.status_code == 200 and ok.headers["x-model-commit"] == served["v1"]
 
 
 def test_health_ready_and_metrics(served: dict[str, Any]) -> None:
     reader = served["tokens"]["read"]
-    assert httpx.get(f"{served['url']}/health", headers=_bearer(reader)).json() == {"status": "ok"}
-    ready = httpx.get(f"{served['url']}/ready", headers=_bearer(reader)).json()
+    assert httpx.get(f"{served['url']}/health", headers=bearer(reader)).json() == {"status": "ok"}
+    ready = httpx.get(f"{served['url']}/ready", headers=bearer(reader)).json()
     assert ready["ready"] and ready["commit"] == served["v1"] and ready["task"] == "text-classification"
-    text = httpx.get(f"{served['url']}/metrics", headers=_bearer(reader)).text
+    text = httpx.get(f"{served['url']}/metrics", headers=bearer(reader)).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     info = [s for s in families["vitrine_endpoint_model_info"].samples if s.value == 1]
     assert [s.labels["commit"] for s in info] == [served["v1"]]
@@ -160,7 +151,7 @@ class _Load:
         self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
 
     def _client(self, i: int) -> None:
-        with httpx.Client(timeout=60, headers=_bearer(self.token)) as http:
+        with httpx.Client(timeout=60, headers=bearer(self.token)) as http:
             n = 0
             while not self.stop.is_set():
                 try:
@@ -211,7 +202,7 @@ def test_zero_failed_requests_while_the_alias_moves_twice(hub: Server, served: d
     assert total > 16 * 5, f"only {total} requests in the run"
     assert load.failures() == []
     assert all(runs == [v1, v2, v1] for runs in load.switches()), load.switches()
-    metrics = httpx.get(f"{served['url']}/metrics", headers=_bearer(reader)).text
+    metrics = httpx.get(f"{served['url']}/metrics", headers=bearer(reader)).text
     swaps = {s.labels["outcome"]: s.value for f in text_string_to_metric_families(metrics)
              if f.name == "vitrine_endpoint_swaps" for s in f.samples if s.name.endswith("_total")}
     assert swaps.get("succeeded", 0) >= 3  # the first load and the two moves
@@ -227,7 +218,7 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(hub: Server, serv
         _move(hub, admin, broken)
         deadline = time.time() + 60
         while time.time() < deadline:
-            ready = httpx.get(f"{served['url']}/ready", headers=_bearer(reader)).json()
+            ready = httpx.get(f"{served['url']}/ready", headers=bearer(reader)).json()
             if (ready.get("lastError") or {}).get("commit") == broken:
                 break
             time.sleep(0.2)
@@ -236,7 +227,7 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(hub: Server, serv
     assert "no-such-architecture" in ready["lastError"]["error"]
     assert load.failures() == []
     assert {c for rs in load.results for _, c in rs} == {served["v1"]}
-    metrics = httpx.get(f"{served['url']}/metrics", headers=_bearer(reader)).text
+    metrics = httpx.get(f"{served['url']}/metrics", headers=bearer(reader)).text
     assert 'vitrine_endpoint_swaps_total{outcome="failed"}' in metrics
     _move(hub, admin, served["v1"])
 
@@ -249,19 +240,19 @@ def test_private_endpoint_answers_only_readers(hub: Server, served: dict[str, An
     token = served["tokens"][who]
     body = {"inputs": TEXTS[0]} if path == "" else {"instances": [{"text": TEXTS[0]}]}
     r = httpx.request(method, f"{served['url']}{path}", json=body if method == "POST" else None,
-                      headers=_bearer(token), timeout=60)
+                      headers=bearer(token), timeout=60)
     if who in ("anonymous", "outsider"):
         assert_hub_error(r, 404, "RepoNotFound")
         assert served["v1"] not in r.text and "x-model-commit" not in r.headers
     else:
         assert r.status_code == 200, r.text
-    listing = httpx.get(f"{hub.url}/api/vitrine/endpoints", headers=_bearer(token)).json()["endpoints"]
+    listing = httpx.get(f"{hub.url}/api/vitrine/endpoints", headers=bearer(token)).json()["endpoints"]
     assert (MODEL in [e["repo"] for e in listing]) is (who not in ("anonymous", "outsider"))
 
 
 def test_an_alias_with_no_target_is_a_clear_404(hub: Server, served: dict[str, Any]) -> None:
     reader = served["tokens"]["read"]
-    r = httpx.post(f"{hub.url}/endpoints/{MODEL}@canary", json={"inputs": "x"}, headers=_bearer(reader))
+    r = httpx.post(f"{hub.url}/endpoints/{MODEL}@canary", json={"inputs": "x"}, headers=bearer(reader))
     assert_hub_error(r, 404, "NotFound")
     assert "promote" in r.json()["error"]
 
@@ -272,7 +263,7 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path, sentiment_ver
         api = HfApi(endpoint=server.url, token=server.admin_token)
         v1, _ = push_versions(api, "solo/sentiment", *sentiment_versions, private=False)
         r = httpx.put(f"{server.url}/api/models/solo/sentiment/aliases/production", json={"revision": v1},
-                      headers=_bearer(server.admin_token))
+                      headers=bearer(server.admin_token))
         assert r.status_code == 200, r.text
         url = f"{server.url}/endpoints/solo/sentiment"
         _wait_ready(url, None, v1)

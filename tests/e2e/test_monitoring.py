@@ -18,7 +18,7 @@ from huggingface_hub import HfApi
 
 from tests.conftest import VITRINE, free_port, start_server
 from tests.e2e.sentiment import build_short_context, push_versions, reviews
-from tests.helpers import assert_hub_error
+from tests.helpers import assert_hub_error, bearer, org_callers
 
 ORG = "monteam"
 MODEL = f"{ORG}/sentiment"
@@ -27,9 +27,6 @@ BASELINE_ROWS = 400
 CALLERS = ("anonymous", "outsider", "read", "write", "admin")
 
 
-def _bearer(token: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"} if token else {}
-
 
 @pytest.fixture(scope="module")
 def mon(tmp_path_factory: pytest.TempPathFactory, sentiment_versions: tuple[Path, Path]) -> Any:
@@ -37,12 +34,7 @@ def mon(tmp_path_factory: pytest.TempPathFactory, sentiment_versions: tuple[Path
     home, port = tmp_path_factory.mktemp("monitoring") / "home", free_port()
     env = {"VITRINE_PREDICTION_LOG_ROLL_S": "1"}
     hub = start_server(home, port, **env)
-    tokens: dict[str, str | None] = {
-        "anonymous": None, "outsider": hub.token("mon-outsider", "write"),
-        "read": hub.token("mon-reader", "read", org=ORG, org_role="read"),
-        "write": hub.token("mon-writer", "write", org=ORG),
-        "admin": hub.token("mon-admin", "write", org=ORG, org_role="admin"),
-    }
+    tokens = org_callers(hub, ORG, "mon")
     admin = tokens["admin"]
     api = HfApi(endpoint=hub.url, token=admin)
     good, flipped = sentiment_versions
@@ -61,9 +53,9 @@ def mon(tmp_path_factory: pytest.TempPathFactory, sentiment_versions: tuple[Path
                     repo_type="dataset")
     for alias, commit in (("production", v1), ("canary", v2), ("short", v3), ("drift", v1), ("shifted", v1)):
         r = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/{alias}", json={"revision": commit},
-                      headers=_bearer(admin))
+                      headers=bearer(admin))
         assert r.status_code == 200, r.text
-    job = httpx.post(f"{hub.url}/api/vitrine/evals", headers=_bearer(admin), timeout=60, json={
+    job = httpx.post(f"{hub.url}/api/vitrine/evals", headers=bearer(admin), timeout=60, json={
         "model": MODEL, "revision": v1, "dataset": DATASET, "split": "test"}).json()
     state = {"hub": hub, "home": home, "port": port, "env": env, "tokens": tokens, "v1": v1, "v2": v2, "v3": v3,
              "eval": job["id"]}
@@ -80,7 +72,7 @@ def _ready(mon: Any, alias: str, commit: str, *, mode: str | None = None, target
            timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = httpx.get(f"{_url(mon, alias)}/ready", headers=_bearer(mon["tokens"]["read"]), timeout=30)
+        r = httpx.get(f"{_url(mon, alias)}/ready", headers=bearer(mon["tokens"]["read"]), timeout=30)
         body = r.json()
         if r.status_code == 200 and body["commit"] == commit and (mode is None or body["traffic"]["mode"] == mode) \
                 and (target is None or body["traffic"]["target"] == target):
@@ -102,7 +94,7 @@ def _post_many(url: str, token: str | None, bodies: list[dict[str, Any]], client
     lock = threading.Lock()
 
     def worker() -> None:
-        with httpx.Client(timeout=120, headers=_bearer(token)) as http:
+        with httpx.Client(timeout=120, headers=bearer(token)) as http:
             while True:
                 with lock:
                     i = next(cursor, None)
@@ -120,7 +112,7 @@ def _post_many(url: str, token: str | None, bodies: list[dict[str, Any]], client
 
 def _report(mon: Any, alias: str, what: str, **params: str) -> dict[str, Any]:
     r = httpx.get(f"{mon['hub'].url}/api/models/{MODEL}/endpoints/{alias}/{what}", params=params,
-                  headers=_bearer(mon["tokens"]["read"]), timeout=300)
+                  headers=bearer(mon["tokens"]["read"]), timeout=300)
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -147,7 +139,7 @@ def test_canary_answers_its_share_and_disagrees_where_it_should(mon: Any) -> Non
     assert report["other"] == "canary" and report["compared"] == served and report["agreement"] == 0.0
     assert all(mine != theirs for mine, row in report["confusion"].items() for theirs in row)
     history = httpx.get(f"{mon['hub'].url}/api/models/{MODEL}/aliases/production/history",
-                        headers=_bearer(mon["tokens"]["read"])).json()["history"]
+                        headers=bearer(mon["tokens"]["read"])).json()["history"]
     assert history[0]["action"] == "traffic" and history[0]["evidence"]["traffic"]["share"] == 0.3
     assert history[0]["reason"] == "try v2 on 30%"
 
@@ -177,7 +169,7 @@ def test_a_failing_shadow_changes_nothing_for_callers(mon: Any) -> None:
     deadline = time.time() + 60  # mirrors run once the primary is idle: after the burst
     while time.time() < deadline and _sql(mon, failed)[0][0] < len(long_texts):
         time.sleep(0.5)
-    metrics = httpx.get(f"{_url(mon)}/metrics", headers=_bearer(mon["tokens"]["read"])).text
+    metrics = httpx.get(f"{_url(mon)}/metrics", headers=bearer(mon["tokens"]["read"])).text
     outcomes = {line.split('"')[1]: float(line.split()[-1]) for line in metrics.splitlines()
                 if line.startswith("vitrine_endpoint_mirrors_total")}
     assert _sql(mon, failed)[0][0] == len(long_texts), outcomes
@@ -187,7 +179,7 @@ def test_a_failing_shadow_changes_nothing_for_callers(mon: Any) -> None:
 
 def _sql(mon: Any, sql: str, alias: str = "production") -> list[list[Any]]:
     r = httpx.post(f"{mon['hub'].url}/api/models/{MODEL}/endpoints/{alias}/log/sql", json={"sql": sql},
-                   headers=_bearer(mon["tokens"]["write"]), timeout=120)
+                   headers=bearer(mon["tokens"]["write"]), timeout=120)
     assert r.status_code == 200, r.text
     return r.json()["rows"]  # type: ignore[no-any-return]
 
@@ -222,7 +214,7 @@ def _wait_eval(mon: Any) -> None:
     deadline = time.time() + 300
     while time.time() < deadline:
         job = httpx.get(f"{mon['hub'].url}/api/vitrine/evals/{mon['eval']}",
-                        headers=_bearer(mon["tokens"]["admin"])).json()
+                        headers=bearer(mon["tokens"]["admin"])).json()
         if job["status"] == "succeeded":
             return
         assert job["status"] in ("queued", "running"), job
@@ -243,7 +235,7 @@ def test_drift_is_reported_for_shifted_traffic_only(mon: Any) -> None:
     from tests.e2e.receiver import Receiver
 
     receiver = Receiver()
-    hook = httpx.post(f"{mon['hub'].url}/api/vitrine/webhooks", headers=_bearer(mon["tokens"]["write"]), json={
+    hook = httpx.post(f"{mon['hub'].url}/api/vitrine/webhooks", headers=bearer(mon["tokens"]["write"]), json={
         "url": receiver.url("/drift"), "secret": "drift-secret", "events": ["drift.detected"], "repo": MODEL})
     assert hook.status_code == 201, hook.text
     _wait_eval(mon)
@@ -319,7 +311,7 @@ def test_monitoring_route_permissions(mon: Any, route: tuple[str, str], who: str
     method, what = route
     alias = "drift"
     r = httpx.request(method, f"{mon['hub'].url}/api/models/{MODEL}/endpoints/{alias}/{what}",
-                      json=_BODIES.get(what) if method != "GET" else None, headers=_bearer(mon["tokens"][who]),
+                      json=_BODIES.get(what) if method != "GET" else None, headers=bearer(mon["tokens"][who]),
                       timeout=300)
     expected = _ROUTES[route][who]
     if expected == 200:
@@ -334,10 +326,10 @@ def test_monitoring_route_permissions(mon: Any, route: tuple[str, str], who: str
                                   {"mode": "shadow", "target": "drift"}, {"mode": 3}])
 def test_bad_traffic_rules_are_refused_and_change_nothing(mon: Any, body: dict[str, Any]) -> None:
     before = httpx.get(f"{mon['hub'].url}/api/models/{MODEL}/endpoints/drift/traffic",
-                       headers=_bearer(mon["tokens"]["read"])).json()
+                       headers=bearer(mon["tokens"]["read"])).json()
     r = httpx.put(f"{mon['hub'].url}/api/models/{MODEL}/endpoints/drift/traffic", json=body,
-                  headers=_bearer(mon["tokens"]["admin"]))
+                  headers=bearer(mon["tokens"]["admin"]))
     assert_hub_error(r, 400, "BadRequest")
     after = httpx.get(f"{mon['hub'].url}/api/models/{MODEL}/endpoints/drift/traffic",
-                      headers=_bearer(mon["tokens"]["read"])).json()
+                      headers=bearer(mon["tokens"]["read"])).json()
     assert before == after

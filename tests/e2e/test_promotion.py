@@ -21,7 +21,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from tests.conftest import VITRINE, Server
 from tests.e2e.receiver import Receiver
 from tests.e2e.sentiment import push_reviews, push_versions
-from tests.helpers import assert_hub_error
+from tests.helpers import assert_hub_error, bearer, org_callers
 
 ORG = "promoteam"
 MODEL = f"{ORG}/sentiment"
@@ -36,27 +36,18 @@ POLICY = f"""gates:
 CALLERS = ("anonymous", "outsider", "read", "write", "admin")
 
 
-def _bearer(token: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"} if token else {}
-
 
 @pytest.fixture(scope="module")
 def promo(hub: Server, sentiment_versions: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
     """A private org model (v1 good, v2 flipped), a private review dataset, and the gate in main's policy file."""
-    tokens: dict[str, str | None] = {
-        "anonymous": None,
-        "outsider": hub.token("promo-outsider", "write"),
-        "read": hub.token("promo-reader", "read", org=ORG, org_role="read"),
-        "write": hub.token("promo-writer", "write", org=ORG),
-        "admin": hub.token("promo-admin", "write", org=ORG, org_role="admin"),
-    }
+    tokens = org_callers(hub, ORG, "promo")
     api = HfApi(endpoint=hub.url, token=tokens["admin"])
     good, flipped = sentiment_versions
     v1, v2 = push_versions(api, MODEL, good, flipped, private=True)
     push_reviews(api, DATASET, private=True)
     api.upload_file(path_or_fileobj=POLICY.encode(), path_in_repo=".vitrine/promotion.yaml", repo_id=MODEL)
     receiver = Receiver()
-    hook = httpx.post(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(tokens["admin"]), json={
+    hook = httpx.post(f"{hub.url}/api/vitrine/webhooks", headers=bearer(tokens["admin"]), json={
         "url": receiver.url("/promotions"), "secret": "promo-secret", "repo": MODEL,
         "events": ["alias.moved", "promotion.refused"]})
     assert hook.status_code == 201, hook.text
@@ -76,14 +67,14 @@ def _promote(hub: Server, token: str | None, revision: str, **body: Any) -> http
     deadline = time.time() + 300
     while True:
         r = httpx.post(f"{hub.url}/api/models/{MODEL}/promote", json={"revision": revision, **body},
-                       headers=_bearer(token), timeout=60)
+                       headers=bearer(token), timeout=60)
         if r.status_code != 202 or time.time() > deadline:
             return r
         time.sleep(0.5)
 
 
 def _aliases(hub: Server, token: str | None) -> dict[str, Any]:
-    r = httpx.get(f"{hub.url}/api/models/{MODEL}/aliases", params={"history": "1"}, headers=_bearer(token))
+    r = httpx.get(f"{hub.url}/api/models/{MODEL}/aliases", params={"history": "1"}, headers=bearer(token))
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -124,7 +115,7 @@ def test_gate_refuses_a_worse_version_and_prints_the_numbers(hub: Server, promo:
     assert candidate < current - 0.01
     # The numbers are the stored evaluations' own, pinned to both commits.
     for side, commit in ((check["candidate"], promo["v2"]), (check["current"], promo["v1"])):
-        job = httpx.get(f"{hub.url}/api/vitrine/evals/{side['eval']}", headers=_bearer(admin)).json()
+        job = httpx.get(f"{hub.url}/api/vitrine/evals/{side['eval']}", headers=bearer(admin)).json()
         assert job["result"]["model"]["commit"] == commit
         assert job["result"]["dataset"]["commit"] == check["datasetCommit"]
         assert job["result"]["metrics"]["f1_macro"] == pytest.approx(side["value"])
@@ -169,7 +160,7 @@ def test_forced_promotion_and_rollback_are_audited(hub: Server, promo: dict[str,
     assert previous["action"] == "promote" and previous["forced"] is True and previous["reason"] == "hotfix for ticket 42"
     assert all(e["actor"] == "promo-admin" for e in history[:2])
     # v1 was the first target: there is nothing before it to roll back to.
-    again = httpx.post(f"{hub.url}/api/models/{MODEL}/rollback", json={"alias": "production"}, headers=_bearer(admin))
+    again = httpx.post(f"{hub.url}/api/models/{MODEL}/rollback", json={"alias": "production"}, headers=bearer(admin))
     assert_hub_error(again, 409, "Conflict")
     listing = _cli(hub, admin, "aliases", MODEL, "--history")
     assert listing.returncode == 0 and "rollback" in listing.stdout and "hotfix for ticket 42" in listing.stdout
@@ -182,13 +173,13 @@ def test_a_write_member_cannot_move_protected_production(hub: Server, promo: dic
     assert f"admins of organisation '{ORG}'" in r.json()["error"] and "write role" in r.json()["error"]
     # Any other alias is the writers' to move, until an org admin protects it.
     staging = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/staging", json={"revision": "v2"},
-                        headers=_bearer(writer))
+                        headers=bearer(writer))
     assert staging.status_code == 200, staging.text
     protect = _cli(hub, writer, "aliases", MODEL, "--protect", "staging")
     assert protect.returncode != 0 and "admins" in protect.stderr
     assert _cli(hub, admin, "aliases", MODEL, "--protect", "staging").returncode == 0
     refused = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/staging", json={"revision": "v1"},
-                        headers=_bearer(writer))
+                        headers=bearer(writer))
     assert_hub_error(refused, 403, "Forbidden")
     assert next(a for a in _aliases(hub, writer)["aliases"] if a["name"] == "staging")["commit"] == promo["v2"]
 
@@ -200,14 +191,14 @@ def test_alias_names_never_clash_with_branches_or_tags(hub: Server, promo: dict[
         api.create_branch(MODEL, branch="production")
     assert err.value.response.status_code == 409
     for name in ("main", "v1"):
-        r = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/{name}", json={"revision": "v1"}, headers=_bearer(admin))
+        r = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/{name}", json={"revision": "v1"}, headers=bearer(admin))
         assert_hub_error(r, 400, "BadRequest")
         assert "alias needs its own name" in r.json()["error"]
     bad = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/ok", json={"revision": "no-such-rev"},
-                    headers=_bearer(admin))
+                    headers=bearer(admin))
     assert_hub_error(bad, 404, "RevisionNotFound")
     for body in ({}, {"revision": 3}, {"revision": "v1", "reason": ["x"]}):
-        r = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/ok", json=body, headers=_bearer(admin))
+        r = httpx.put(f"{hub.url}/api/models/{MODEL}/aliases/ok", json=body, headers=bearer(admin))
         assert_hub_error(r, 400, "BadRequest")
 
 
@@ -261,7 +252,7 @@ def test_alias_route_permissions(hub: Server, promo: dict[str, Any], route: tupl
         if path.endswith("/promote"):
             body.update(alias="production", dryRun=True)
     r = httpx.request(method, f"{hub.url}{path}", json=body if method != "GET" and method != "DELETE" else None,
-                      headers=_bearer(token), timeout=300)
+                      headers=bearer(token), timeout=300)
     if expected == 200:
         assert r.status_code in (200, 202), r.text
     else:

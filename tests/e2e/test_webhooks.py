@@ -25,7 +25,7 @@ from tests.apps.hubmodels import push_task_model
 from tests.apps.models import WORDS
 from tests.conftest import VITRINE, Server, start_server
 from tests.e2e.receiver import Receiver
-from tests.helpers import assert_hub_error
+from tests.helpers import assert_hub_error, bearer
 
 SECRET = "s3cret-for-tests"
 ALL_KINDS = ["repo.content", "repo.refs", "alias.moved", "promotion.refused", "evaluation.finished",
@@ -42,9 +42,6 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def _bearer(token: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"} if token else {}
-
 
 def _until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
     deadline = time.time() + timeout
@@ -57,11 +54,11 @@ def _until(check: Callable[[], Any], timeout: float = 30, what: str = "condition
 
 
 def _register(hub: Server, token: str | None, **body: Any) -> httpx.Response:
-    return httpx.post(f"{hub.url}/api/vitrine/webhooks", json={"secret": SECRET, **body}, headers=_bearer(token))
+    return httpx.post(f"{hub.url}/api/vitrine/webhooks", json={"secret": SECRET, **body}, headers=bearer(token))
 
 
 def _deliveries(hub: Server, token: str, hook_id: int) -> list[dict[str, Any]]:
-    r = httpx.get(f"{hub.url}/api/vitrine/webhooks/{hook_id}/deliveries", headers=_bearer(token))
+    r = httpx.get(f"{hub.url}/api/vitrine/webhooks/{hook_id}/deliveries", headers=bearer(token))
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -108,10 +105,10 @@ def test_signed_hub_shaped_deliveries_for_each_event_kind(hub: Server, receiver:
     commit = push_task_model(api, model, "text-classification", tmp_path / "model", seed=0)
     api.create_tag(model, tag="v1", revision=commit)
     alias = httpx.put(f"{hub.url}/api/models/{model}/aliases/staging", json={"revision": "main"},
-                      headers=_bearer(token))
+                      headers=bearer(token))
     assert alias.status_code == 200, alias.text
     started = httpx.post(f"{hub.url}/api/vitrine/evals", json={"model": model, "dataset": dataset, "split": "test"},
-                         headers=_bearer(token))
+                         headers=bearer(token))
     assert started.status_code == 202, started.text
 
     content = _until(lambda: [_signed(x) for x in _of_kind(receiver, "/kinds", "repo.content")
@@ -173,7 +170,7 @@ def test_failing_receiver_is_retried_then_logged_as_failed_and_replay_succeeds(r
         assert len({t["body"] for t in tries}) == 1 and _signed(tries[0])["repo"]["headSha"] == info.oid
 
         r = httpx.post(f"{own.url}/api/vitrine/webhooks/{hook['id']}/deliveries/{failed['id']}/replay",
-                       headers=_bearer(token))
+                       headers=bearer(token))
         assert r.status_code == 202, r.text
         replay = r.json()
         assert replay["replayOf"] == failed["id"] and replay["status"] == "pending" and replay["id"] != failed["id"]
@@ -184,7 +181,7 @@ def test_failing_receiver_is_retried_then_logged_as_failed_and_replay_succeeds(r
         assert again["headers"]["x-webhook-delivery"] == str(replay["id"]) and again["body"] == tries[0]["body"]
         _signed(again)
         missing = httpx.post(f"{own.url}/api/vitrine/webhooks/{hook['id']}/deliveries/999999/replay",
-                             headers=_bearer(token))
+                             headers=bearer(token))
         assert_hub_error(missing, 404, "NotFound")
     finally:
         own.stop()
@@ -209,7 +206,7 @@ def test_private_repo_events_never_reach_an_owner_who_lost_access(hub: Server, r
            what="the member's delivery")
 
     removed = httpx.delete(f"{hub.url}/api/vitrine/admin/orgs/{org}/members/hookloss-member",
-                           headers=_bearer(hub.admin_token))
+                           headers=bearer(hub.admin_token))
     assert removed.status_code == 200, removed.text
     second = api.upload_file(path_or_fileobj=b"two", path_in_repo="b.txt", repo_id=repo)
     public = f"{org}/open-model"
@@ -243,7 +240,7 @@ def test_a_retry_is_skipped_once_the_owner_lost_access(receiver: Receiver, tmp_p
             api.upload_file(path_or_fileobj=b"one", path_in_repo="a.txt", repo_id=repo)
             _until(lambda: receiver.at("/lost-retry"), what="the first attempt")
             removed = httpx.delete(f"{own.url}/api/vitrine/admin/orgs/{org}/members/hookretry-member",
-                                   headers=_bearer(own.admin_token))
+                                   headers=bearer(own.admin_token))
             assert removed.status_code == 200, removed.text
         finally:
             receiver.failing.discard("/lost-retry")
@@ -252,7 +249,7 @@ def test_a_retry_is_skipped_once_the_owner_lost_access(receiver: Receiver, tmp_p
         assert skipped["attempts"] == 1 and skipped["payload"] is None and "may no longer read" in skipped["lastError"]
         assert len(receiver.at("/lost-retry")) == 1
         refused = httpx.post(f"{own.url}/api/vitrine/webhooks/{hook['id']}/deliveries/{skipped['id']}/replay",
-                             headers=_bearer(member))
+                             headers=bearer(member))
         assert_hub_error(refused, 400, "BadRequest", contains="nothing to replay")
     finally:
         own.stop()
@@ -280,7 +277,7 @@ def test_registration_is_refused_with_a_clear_error(hub: Server, receiver: Recei
     body = {"url": receiver.url("/val"), "events": ["repo.content"], "repo": "hookval-owner/public", **change}
     body = {k: v for k, v in body.items() if v is not None}
     assert_hub_error(_register(hub, caller, **body), status, code, contains=contains)
-    assert httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(caller)).json() == []
+    assert httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=bearer(caller)).json() == []
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +319,7 @@ def test_register_permissions(hub: Server, receiver: Receiver, perms: dict[str, 
 
 @pytest.mark.parametrize("caller", CALLERS)
 def test_list_permissions(hub: Server, perms: dict[str, Any], caller: str) -> None:
-    r = httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(perms["tokens"][caller]))
+    r = httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=bearer(perms["tokens"][caller]))
     if caller == "anonymous":
         assert_hub_error(r, 401, "Unauthorized")
         return
@@ -338,8 +335,8 @@ def test_list_permissions(hub: Server, perms: dict[str, Any], caller: str) -> No
 def test_deliveries_and_replay_permissions(hub: Server, perms: dict[str, Any], caller: str, status: int) -> None:
     token = perms["tokens"][caller]
     base = f"{hub.url}/api/vitrine/webhooks/{perms['hook']}"
-    log = httpx.get(f"{base}/deliveries", headers=_bearer(token))
-    replay = httpx.post(f"{base}/deliveries/{perms['delivery']}/replay", headers=_bearer(token))
+    log = httpx.get(f"{base}/deliveries", headers=bearer(token))
+    replay = httpx.post(f"{base}/deliveries/{perms['delivery']}/replay", headers=bearer(token))
     if status != 200:
         assert_hub_error(log, status)
         assert_hub_error(replay, status)
@@ -356,16 +353,16 @@ def test_delete_permissions(hub: Server, receiver: Receiver, perms: dict[str, An
     admin = perms["tokens"]["admin"]
     made = _register(hub, admin, url=receiver.url("/perm-delete"), events=["repo.refs"], repo=perms["repo"],
                      owner=perms["org"]).json()
-    r = httpx.delete(f"{hub.url}/api/vitrine/webhooks/{made['id']}", headers=_bearer(perms["tokens"][caller]))
-    listed = [h["id"] for h in httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(admin)).json()]
+    r = httpx.delete(f"{hub.url}/api/vitrine/webhooks/{made['id']}", headers=bearer(perms["tokens"][caller]))
+    listed = [h["id"] for h in httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=bearer(admin)).json()]
     if status != 200:
         assert_hub_error(r, status)
         assert made["id"] in listed
-        httpx.delete(f"{hub.url}/api/vitrine/webhooks/{made['id']}", headers=_bearer(admin)).raise_for_status()
+        httpx.delete(f"{hub.url}/api/vitrine/webhooks/{made['id']}", headers=bearer(admin)).raise_for_status()
         return
     assert r.status_code == 200 and r.json() == {"deleted": made["id"]}
     assert made["id"] not in listed
-    assert_hub_error(httpx.get(f"{hub.url}/api/vitrine/webhooks/{made['id']}/deliveries", headers=_bearer(admin)),
+    assert_hub_error(httpx.get(f"{hub.url}/api/vitrine/webhooks/{made['id']}/deliveries", headers=bearer(admin)),
                      404, "NotFound")
 
 
@@ -374,9 +371,9 @@ def test_a_read_token_of_the_owner_may_look_but_not_change(hub: Server, receiver
     read = hub.token("hookro-user", "read")
     HfApi(endpoint=hub.url, token=write).create_repo("hookro-user/m")
     made = _register(hub, write, url=receiver.url("/ro"), events=["repo.content"], repo="hookro-user/m").json()
-    assert [h["id"] for h in httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(read)).json()] == [made["id"]]
-    assert httpx.get(f"{hub.url}/api/vitrine/webhooks/{made['id']}/deliveries", headers=_bearer(read)).json() == []
-    assert_hub_error(httpx.delete(f"{hub.url}/api/vitrine/webhooks/{made['id']}", headers=_bearer(read)), 403,
+    assert [h["id"] for h in httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=bearer(read)).json()] == [made["id"]]
+    assert httpx.get(f"{hub.url}/api/vitrine/webhooks/{made['id']}/deliveries", headers=bearer(read)).json() == []
+    assert_hub_error(httpx.delete(f"{hub.url}/api/vitrine/webhooks/{made['id']}", headers=bearer(read)), 403,
                      "Forbidden")
 
 
@@ -456,5 +453,5 @@ webhooks.render(Hub({hub.url!r}, {token!r}, HfApi(endpoint={hub.url!r}, token={t
     assert "http:// or https://" in at.error[0].value
 
     at.button(key="webhook_remove").click().run()
-    assert [h["url"] for h in httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=_bearer(token)).json()] == [
+    assert [h["url"] for h in httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=bearer(token)).json()] == [
         receiver.url("/page-2")]
