@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from registry.errors import InvalidInputError, PayloadTooLargeError, StorageFull
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1024 * 1024
+WRITEBACK = 32 * CHUNK
+"""A long upload asks the disk to write what it has every this many bytes, so the final fsync finds little left."""
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -45,20 +48,32 @@ class _PendingWrite:
         self.store = store
         self.max_size = max_size
         self.tmp = store.tmp_dir / f"{uuid.uuid4().hex}.part"
-        self.fh: BinaryIO = open(self.tmp, "wb")
+        self.fh: BinaryIO = open(self.tmp, "wb", buffering=0)  # callers write in slices of CHUNK or whole
         self.sha = hashlib.sha256()
         # The git blob id needs the size up front; only computed when the caller knows it (inline files).
         self.git = hashlib.sha1(b"blob %d\0" % git_size) if git_size is not None else None
         self.size = 0
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | bytearray) -> None:
         self.size += len(chunk)
         if self.max_size is not None and self.size > self.max_size:
             raise PayloadTooLargeError(f"Upload exceeds the limit of {self.max_size} bytes.")
         self.sha.update(chunk)
         if self.git is not None:
             self.git.update(chunk)
-        self.fh.write(chunk)
+        view = memoryview(chunk)
+        while view:  # an unbuffered file may take less than it was given
+            written = self.fh.write(view)
+            if not written:
+                raise OSError(errno.EIO, "the disk took no bytes")
+            view = view[written:]
+
+    def write_back(self) -> None:
+        """Write what has been received so far to disk (from a worker thread, while more arrives)."""
+        try:
+            os.fdatasync(self.fh.fileno())
+        except (OSError, ValueError):  # closed meanwhile: the write failed or was aborted, and says so itself
+            pass
 
     def finish(self, *, expected_oid: str | None, expected_size: int | None) -> StoredBlob:
         oid = self.sha.hexdigest()
@@ -125,6 +140,14 @@ class LocalBlobStore:
             pending.write(data)
             return pending.finish(expected_oid=expected_oid, expected_size=len(data))
 
+    def put_chunks(self, chunks: Iterable[bytes], *, expected_oid: str | None = None,
+                   expected_size: int | None = None) -> StoredBlob:
+        """Store the concatenation of `chunks`, streamed (never held whole) and verified like any other write."""
+        with self._pending(max_size=None, git_size=None) as pending:
+            for chunk in chunks:
+                pending.write(chunk)
+            return pending.finish(expected_oid=expected_oid, expected_size=expected_size)
+
     async def put_async_stream(
         self,
         chunks: AsyncIterable[bytes],
@@ -136,17 +159,27 @@ class LocalBlobStore:
         """Store an ASGI request body, verified against the announced oid and size before it becomes visible.
 
         Hashing happens in the event loop in 1 MiB slices: cheaper than a thread hop per small network chunk.
+        Every `WRITEBACK` bytes a worker thread has the disk write what arrived, so the disk works while the
+        network does, and the final fsync (also off the event loop) waits for the last slice only.
         """
         with self._pending(max_size=max_size, git_size=None) as pending:
             buf = bytearray()
+            unsynced = 0
+            syncing: asyncio.Future[None] | None = None
             async for chunk in chunks:
                 buf += chunk
                 if len(buf) >= CHUNK:
-                    pending.write(bytes(buf))
+                    pending.write(buf)
+                    unsynced += len(buf)
                     buf.clear()
+                    if unsynced >= WRITEBACK and (syncing is None or syncing.done()):
+                        syncing = asyncio.ensure_future(asyncio.to_thread(pending.write_back))
+                        unsynced = 0
             if buf:
-                pending.write(bytes(buf))
-            return pending.finish(expected_oid=expected_oid, expected_size=expected_size)
+                pending.write(buf)
+            if syncing is not None:
+                await syncing
+            return await asyncio.to_thread(pending.finish, expected_oid=expected_oid, expected_size=expected_size)
 
     @contextmanager
     def _pending(self, *, max_size: int | None, git_size: int | None) -> Iterator[_PendingWrite]:

@@ -184,6 +184,7 @@ class _ShardWriter:
         self.sink: pa.NativeFile | None = None
         self.writer: pq.ParquetWriter | None = None
         self.last_group = 0
+        self.dictionary: list[str] | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.pending.append(batch)
@@ -198,9 +199,11 @@ class _ShardWriter:
         if self.writer is not None and self.sink is not None and self.sink.tell() + self.last_group > self.max_bytes:
             self._close_shard()
         if self.writer is None:
+            if self.dictionary is None:
+                self.dictionary = dictionary_columns(table)
             path = self.out_dir / f"shard-{len(self.files):05d}.parquet"
             self.sink = pa.OSFile(str(path), "wb")
-            self.writer = pq.ParquetWriter(self.sink, self.schema, compression="snappy")
+            self.writer = pq.ParquetWriter(self.sink, self.schema, compression="snappy", use_dictionary=self.dictionary)
             self.files.append(path)
         assert self.sink is not None
         before = self.sink.tell()
@@ -221,6 +224,25 @@ class _ShardWriter:
         if self.writer is not None:
             self._close_shard()
         return self.files
+
+
+def dictionary_columns(sample: pa.Table, *, max_share: float = 0.1) -> list[str]:
+    """The columns worth dictionary encoding: at most `max_share` distinct values in the first row group.
+
+    Trying a dictionary on every column costs a fifth of the writing time for columns such as ids or free text,
+    where the writer gives up on it anyway; a column that turns out more varied later falls back to plain
+    encoding, so a wrong guess costs size, never correctness.
+    """
+    import pyarrow.compute as pc
+
+    rows = max(sample.num_rows, 1)
+    chosen = []
+    for field, column in zip(sample.schema, sample.columns, strict=True):
+        if pa.types.is_nested(field.type):
+            continue
+        if pc.count_distinct(column, mode="all").as_py() <= max_share * rows:
+            chosen.append(field.name)
+    return chosen
 
 
 def _storable(schema: pa.Schema) -> pa.Schema:
