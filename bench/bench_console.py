@@ -72,7 +72,6 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # Vitrine speaks LFS, not Xet
     with tempfile.TemporaryDirectory() as home:
         server, endpoint = start_hub(Path(home), TOKEN)
         try:

@@ -276,7 +276,6 @@ def main() -> None:
     peers = [p for p in args.peers.split(",") if p]
     warmup = 2.0 if args.warmup is None else args.warmup
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # the hub speaks Git LFS only, for now
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 

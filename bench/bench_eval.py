@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import random
 import tempfile
 import time
@@ -66,7 +65,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--loop-rows", type=int, default=None, help="rows for the row-by-row loop (default: all)")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # the hub speaks Git LFS only, for now
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch

@@ -20,7 +20,7 @@ from hub.endpoints.serving import EndpointHost
 from hub.errors import error_response, error_statuses, install_error_handlers
 from hub.routes import (
     access, admin, aliases, commits, datasets, discussions, endpoints, evals, files, lfs, models, monitoring, refs, repos,
-    spaces, tokens, vitrine, web, webhooks,
+    spaces, tokens, vitrine, web, webhooks, xet,
 )
 from registry import auth
 from registry.core import Registry
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # `web` (browsers' human URLs) goes after it, so it never shadows an API route.
     # `discussions` goes before `files`: its routes at `refs/pr/N` would otherwise read as revision `refs`.
     # `access` goes after them all: it answers RepoNotFound only on paths no other route takes.
-    for module in (vitrine, tokens, admin, aliases, endpoints, monitoring, webhooks, models, datasets, evals, repos, refs, discussions, commits, lfs, files,
+    for module in (vitrine, tokens, admin, aliases, endpoints, monitoring, webhooks, models, datasets, evals, repos, refs, discussions, commits, lfs, xet, files,
                    spaces, web, access):
         app.include_router(module.router)
     app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]

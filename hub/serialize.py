@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,7 +64,7 @@ def version_meta(v: RepoVersion) -> dict[str, Any]:
         "cardData": (v.card.data or None) if v.card.error is None else None,
         "tags": v.tags,
         "description": v.card.body.strip()[:2000] or None,
-        "vitrine": {"cardError": v.card.error, "hasCard": v.card.text is not None},
+        "vitrine": {"cardError": v.card.error, "hasCard": v.card.text is not None, "fileCount": len(v.tree)},
     }
     if v.repo_type != "model":
         return out
@@ -85,8 +86,14 @@ def version_meta(v: RepoVersion) -> dict[str, Any]:
     return out
 
 
-def repo_summary(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
-    """The fields of a repo in listings (list_models / list_datasets / list_spaces), from its head's record."""
+def expanded(full: dict[str, Any], expand: Collection[str]) -> dict[str, Any]:
+    """Only the `expand` properties of a repo answer that has them, with its `_id` and `id`, as the Hub answers."""
+    return {"_id": full["_id"], "id": full["id"], **{k: full[k] for k in expand if k in full}}
+
+
+def repo_summary(repo: RepoRecord, version: RepoVersion, *, expand: Collection[str] = ()) -> dict[str, Any]:
+    """The fields of a repo in listings (list_models / list_datasets / list_spaces), from its head's record;
+    with `expand`, only those properties, any of repo info's."""
     out: dict[str, Any] = {
         "_id": f"{repo.pk:024x}",
         "id": repo.ref.repo_id,
@@ -106,21 +113,21 @@ def repo_summary(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
         out["library_name"] = version.meta.library_name
     if repo.ref.type == "space":
         out["sdk"] = repo.sdk
+    if expand:  # the listing's own values win: `lastModified` stays the repo's, as without `expand`
+        return expanded({**repo_info(repo, version, expand=expand), **out}, expand)
     return out
 
 
-def repo_info(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
-    """Full repo info at a commit: `model_info`, `dataset_info`, `space_info`."""
+def repo_info(repo: RepoRecord, version: RepoVersion, *, expand: Collection[str] = ()) -> dict[str, Any]:
+    """Full repo info at a commit: `model_info`, `dataset_info`, `space_info`; with `expand`, only those
+    properties (and `_id`, `id`), `siblings` built only when asked."""
     meta = version_meta(version)
     tree, commit = version.tree, version.commit
     out = repo_summary(repo, version)
-    out.update(
-        sha=commit.oid,
-        lastModified=iso(commit.created_at),
-        cardData=meta.get("cardData"),
-        siblings=[sibling(e) for e in sorted(tree.values(), key=lambda e: e.path)],
-        usedStorage=sum(e.size for e in tree.values()),
-    )
+    out.update(sha=commit.oid, lastModified=iso(commit.created_at), cardData=meta.get("cardData"))
+    if not expand or "siblings" in expand:  # one entry per file: ~100 bytes each
+        out["siblings"] = [sibling(e) for e in sorted(tree.values(), key=lambda e: e.path)]
+    out["usedStorage"] = sum(e.size for e in tree.values())
     for key in ("safetensors", "config", "vitrine", "evalResults"):
         if meta.get(key) is not None:
             out[key] = meta[key]
@@ -129,7 +136,7 @@ def repo_info(repo: RepoRecord, version: RepoVersion) -> dict[str, Any]:
     if repo.ref.type == "space":
         out["runtime"] = {"stage": "RUNNING", "hardware": {"current": "cpu-basic", "requested": "cpu-basic"}}
         out["subdomain"] = repo.ref.repo_id.replace("/", "-")
-    return out
+    return expanded(out, expand) if expand else out
 
 
 def commit_item(commit: CommitRecord, *, formatted: bool = False) -> dict[str, Any]:

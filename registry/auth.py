@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from registry import db
 from registry.core import Registry
@@ -96,6 +97,17 @@ def create_token(
     if BOT_USER in (user, org):
         raise InvalidInputError(f"{BOT_USER!r} is reserved for the hub's own account.")
     token = token or "hf_" + secrets.token_urlsafe(30).replace("-", "A").replace("_", "b")
+    try:
+        _store_token(reg, user, role=role, org=org, name=name, token=token, is_admin=is_admin, org_role=org_role)
+    except IntegrityError:
+        # Another process created the same user, membership or token between our read and our insert (two
+        # replicas seeding VITRINE_ADMIN_TOKEN at once on PostgreSQL): once more, it now finds their rows.
+        _store_token(reg, user, role=role, org=org, name=name, token=token, is_admin=is_admin, org_role=org_role)
+    return token
+
+
+def _store_token(reg: Registry, user: str, *, role: str, org: str | None, name: str, token: str, is_admin: bool,
+                 org_role: str | None) -> None:
     with reg.write().begin() as conn:
         user_id = ensure_user(conn, user, is_admin=is_admin)
         if is_admin:
@@ -110,27 +122,47 @@ def create_token(
                     created_at=db.now(),
                 )
             )
-    return token
 
 
 def authenticate(reg: Registry, token: str | None) -> Principal | None:
     """The principal behind `token`; None for no token; UnauthorizedError for an unknown one."""
     if not token:
         return None
+    found = _token_principal(reg, db.tokens.c.token_hash == _hash(token))
+    if found is None:
+        raise UnauthorizedError("Invalid credentials in Authorization header")
+    return found[0]
+
+
+def token_identity(reg: Registry, token: str) -> tuple[int, str] | None:
+    """The id and hash of a known `token` (None for an unknown one): what a credential derived from it is bound to."""
+    found = _token_principal(reg, db.tokens.c.token_hash == _hash(token))
+    return None if found is None else (found[1], found[2])
+
+
+def principal_by_token_id(reg: Registry, token_id: int) -> tuple[Principal, str] | None:
+    """The principal of token `token_id` as it is now and the token's hash; None once the token is revoked."""
+    found = _token_principal(reg, db.tokens.c.id == token_id)
+    return None if found is None else (found[0], found[2])
+
+
+def _token_principal(reg: Registry, where: sa.ColumnElement[bool]) -> tuple[Principal, int, str] | None:
     with reg.engine.connect() as conn:
         row = conn.execute(
-            sa.select(db.users.c.id, db.users.c.name, db.users.c.is_admin, db.tokens.c.role, db.tokens.c.name.label("tn"))
+            sa.select(db.users.c.id, db.users.c.name, db.users.c.is_admin, db.tokens.c.role, db.tokens.c.name.label("tn"),
+                      db.tokens.c.id.label("token_id"), db.tokens.c.token_hash)
             .join(db.tokens, db.tokens.c.user_id == db.users.c.id)
-            .where(db.tokens.c.token_hash == _hash(token))
+            .where(where)
         ).first()
         if row is None:
-            raise UnauthorizedError("Invalid credentials in Authorization header")
+            return None
         orgs = conn.execute(
             sa.select(db.users.c.name, db.memberships.c.role)
             .join(db.memberships, db.memberships.c.org_id == db.users.c.id)
             .where(db.memberships.c.user_id == row.id)
         ).all()
-    return Principal(row.name, row.role, bool(row.is_admin), {o.name: o.role for o in orgs}, row.tn)
+    principal = Principal(row.name, row.role, bool(row.is_admin), {o.name: o.role for o in orgs}, row.tn)
+    return principal, int(row.token_id), str(row.token_hash)
 
 
 def check_can_read(principal: Principal | None, ref: RepoRef, *, private: bool) -> None:

@@ -126,9 +126,19 @@ class LocalBlobStore:
         """Size in bytes of blob `oid` (FileNotFoundError if absent)."""
         return self.path(oid).stat().st_size
 
+    def local_path(self, oid: str) -> Path | None:
+        """Local path of blob `oid`: every blob of this store is one."""
+        return self.path(oid)
+
     def open(self, oid: str) -> BinaryIO:
         """Open blob `oid` for reading."""
         return open(self.path(oid), "rb")
+
+    def open_range(self, oid: str, start: int = 0) -> BinaryIO:
+        """Open blob `oid` for reading from byte `start` on."""
+        fh = open(self.path(oid), "rb")
+        fh.seek(start)
+        return fh
 
     def read(self, oid: str) -> bytes:
         """Whole content of a (small) blob."""

@@ -11,9 +11,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from registry import db
-from registry.blobs import LocalBlobStore
-from registry.errors import InvalidInputError
 from registry.settings import Settings
+from registry.storage import BlobStore, open_blob_store
 from registry.trees import TreeEntry, decode_tree
 
 
@@ -22,12 +21,9 @@ class Registry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        if settings.storage_url and not settings.storage_url.startswith("file://"):
-            raise InvalidInputError(
-                f"VITRINE_STORAGE_URL={settings.storage_url!r}: only file:// storage is implemented so far."
-            )
+        # The store first: a bucket that cannot be reached stops the start before the database is touched.
+        self.blobs: BlobStore = open_blob_store(settings)
         self.engine: Engine = db.connect(settings.effective_database_url)
-        self.blobs = LocalBlobStore(settings.blobs_dir)
         self._trees: OrderedDict[str, dict[str, TreeEntry]] = OrderedDict()
         self._trees_lock = Lock()
         self.secret = self._load_secret()

@@ -260,6 +260,50 @@ repo_likes = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# Xet storage (registry/xet/): xorbs are blobs of the blob store named by their sha256; these rows say which
+# xorb hash each is, its chunks, which repos may read or dedupe against it, and each Xet file's reconstruction.
+xet_xorbs = sa.Table(
+    "xet_xorbs",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("oid", sa.String(64), nullable=False, index=True),
+    sa.Column("length", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+xet_chunks = sa.Table(
+    "xet_chunks",
+    metadata,
+    sa.Column("chunk_hash", sa.String(64), primary_key=True),
+    sa.Column("xorb_hash", sa.String(64), primary_key=True, index=True),
+)
+
+xet_xorb_repos = sa.Table(
+    "xet_xorb_repos",
+    metadata,
+    sa.Column("xorb_hash", sa.String(64), primary_key=True),
+    sa.Column("repo_id", sa.Integer, sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+# Which xorbs each Xet file cites: a dedupe answer offers the xorbs uploaded with the one holding the chunk asked.
+xet_file_xorbs = sa.Table(
+    "xet_file_xorbs",
+    metadata,
+    sa.Column("file_hash", sa.String(64), primary_key=True),
+    sa.Column("xorb_hash", sa.String(64), primary_key=True, index=True),
+)
+
+xet_files = sa.Table(
+    "xet_files",
+    metadata,
+    sa.Column("file_hash", sa.String(64), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("terms", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 kv = sa.Table(
     "kv",
     metadata,

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import platform
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -361,24 +362,49 @@ def warm_up() -> None:
         log.info("transformers is not importable; evaluations will fail until it is installed")
 
 
-def run_job(reg: Registry, job: jobs.Job) -> None:
-    """Run one claimed evaluation job to its end: succeeded, cancelled or failed with a readable reason."""
-    def progress(done: int, total: int) -> bool:
-        return jobs.report_progress(reg, job.id, done=done, total=total)
+def run_job(reg: Registry, job: jobs.Job, *, worker: str | None = None) -> None:
+    """Run one claimed evaluation job to its end: succeeded, cancelled or failed with a readable reason.
 
+    With the `worker` that claimed it, a heartbeat runs beside it (a model load or a long batch reports
+    no progress for a while), and every write is that worker's only while the job is still its own.
+    """
+    def progress(done: int, total: int) -> bool:
+        return jobs.report_progress(reg, job.id, done=done, total=total, worker=worker)
+
+    beating = threading.Event()
+    if worker is not None:
+        threading.Thread(target=_heartbeat, args=(reg, job.id, worker, beating), name="vitrine-eval-heartbeat",
+                         daemon=True).start()
     try:
-        progress(0, int(job.params.get("rows") or 0))
-        result = run_evaluation(reg, job.params, progress)
-    except Cancelled:
-        jobs.finish(reg, job.id, status="cancelled")
-    except RegistryError as exc:
-        jobs.finish(reg, job.id, status="failed", error=exc.message)
-    except Exception as exc:  # a model that fails to load or predict must not take the worker down
-        log.exception("evaluation %s failed", job.id)
-        jobs.finish(reg, job.id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        try:
+            progress(0, int(job.params.get("rows") or 0))
+            result = run_evaluation(reg, job.params, progress)
+        except Cancelled:
+            ended = jobs.finish(reg, job.id, status="cancelled", worker=worker)
+        except RegistryError as exc:
+            ended = jobs.finish(reg, job.id, status="failed", error=exc.message, worker=worker)
+        except Exception as exc:  # a model that fails to load or predict must not take the worker down
+            log.exception("evaluation %s failed", job.id)
+            ended = jobs.finish(reg, job.id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
+                                worker=worker)
+        else:
+            ended = jobs.finish(reg, job.id, status="succeeded", result=result, worker=worker)
+    finally:
+        beating.set()
+    if ended:
+        _announce(reg, job.id)
     else:
-        jobs.finish(reg, job.id, status="succeeded", result=result)
-    _announce(reg, job.id)
+        log.warning("evaluation %s was taken over by another worker; its outcome there stands", job.id)
+
+
+def _heartbeat(reg: Registry, job_id: str, worker: str, stop: threading.Event) -> None:
+    every = max(0.2, reg.settings.job_stale_s / 4)
+    while not stop.wait(every):
+        try:
+            if not jobs.heartbeat(reg, job_id, worker=worker):
+                return  # no longer ours: the next progress report stops the run
+        except Exception:  # a DB blip: the next beat tries again, well within the staleness window
+            log.exception("heartbeat of evaluation %s failed", job_id)
 
 
 def _announce(reg: Registry, job_id: str) -> None:
@@ -401,7 +427,7 @@ def work(reg: Registry, stop: Any, *, poll_s: float = 0.5) -> None:
     warmed = not reg.settings.eval_warmup
     last_recovery = 0.0
     while not stop.is_set():
-        if time.monotonic() - last_recovery > jobs.STALE_AFTER_S / 2:
+        if time.monotonic() - last_recovery > reg.settings.job_stale_s / 2:
             jobs.recover_stale(reg)
             last_recovery = time.monotonic()
         job = jobs.claim_next(reg, (KIND,), worker=worker)
@@ -411,4 +437,4 @@ def work(reg: Registry, stop: Any, *, poll_s: float = 0.5) -> None:
                 warmed = True
             stop.wait(poll_s)
             continue
-        run_job(reg, job)
+        run_job(reg, job, worker=worker)

@@ -16,7 +16,7 @@ from registry.core import Registry
 from registry.errors import UnsafeFileError
 from registry.pickles import is_pickle_path, scan_pickle_file
 from registry.trees import TreeEntry
-from registry.weights import read_safetensors_header
+from registry.weights import blob_safetensors_header
 
 
 def blob_facts(reg: Registry, oid: str, kind: str) -> dict[str, Any] | None:
@@ -53,7 +53,7 @@ def inspect_additions(reg: Registry, entries: list[TreeEntry]) -> None:
     """
     for entry in entries:
         if entry.path.endswith(".safetensors") and blob_facts(reg, entry.oid, "safetensors") is None:
-            header = read_safetensors_header(reg.blobs.path(entry.oid), name=entry.path)
+            header = blob_safetensors_header(reg.blobs, entry.oid, entry.size, name=entry.path)
             _remember(reg, entry.oid, "safetensors", {"tensors": len(header.tensors)})
         elif is_pickle_path(entry.path):
             facts = scan_pickle(reg, entry)

@@ -2,13 +2,16 @@
 
 A job is a row. A worker claims the oldest queued job in one write transaction (`FOR UPDATE SKIP
 LOCKED` on PostgreSQL; SQLite's writer lock serialises the same statements), heartbeats while it
-runs, and finishes it. A job whose worker died (its heartbeat is older than `STALE_AFTER_S`, or the
-process that claimed it is gone) is queued again up to `MAX_ATTEMPTS` times, then marked failed: never
-left running. Cancelling sets a flag the worker reads between batches.
+runs, and finishes it. A job whose worker died (its heartbeat is older than `VITRINE_JOB_STALE_S`, or
+the process that claimed it is gone) is queued again up to `MAX_ATTEMPTS` times, then marked failed:
+never left running. Every write of a worker names it, so one that was taken for dead and comes back
+finds the job no longer its own and stops: only the current claimer records progress or a result.
+Cancelling sets a flag the worker reads between batches.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -18,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from registry import db
 from registry.core import Registry
@@ -25,7 +29,6 @@ from registry.errors import ConflictError, JobNotFoundError
 
 __all__ = ["JobNotFoundError"]
 
-STALE_AFTER_S = 60.0
 MAX_ATTEMPTS = 3
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 DONE = ("succeeded", "failed", "cancelled")
@@ -67,8 +70,17 @@ def _record(row: Any) -> Job:
 
 
 def worker_id() -> str:
-    """This process's name as a job claimer: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process's name as a job claimer: host (with its pid namespace) and pid."""
+    return f"{_host()}:{os.getpid()}"
+
+
+def _host() -> str:
+    # Containers may share a hostname (host networking) yet not their pids: a pid is checked only in its namespace.
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}@{namespace}"
 
 
 def submit(reg: Registry, kind: str, params: dict[str, Any], *, owner: str, key: str) -> Job:
@@ -144,25 +156,44 @@ def claim_next(reg: Registry, kinds: tuple[str, ...], *, worker: str) -> Job | N
     return _record(row)
 
 
-def report_progress(reg: Registry, job_id: str, *, done: int, total: int) -> bool:
-    """Record progress (and a heartbeat); returns whether a cancel was requested."""
+def _owned(job_id: str, worker: str | None) -> Any:
+    where = db.jobs.c.id == job_id
+    if worker is not None:
+        where = sa.and_(where, db.jobs.c.status == "running", db.jobs.c.claimed_by == worker)
+    return where
+
+
+def report_progress(reg: Registry, job_id: str, *, done: int, total: int, worker: str | None = None) -> bool:
+    """Record progress (and a heartbeat); returns whether to stop: a cancel was requested, or (given the
+    `worker` that claimed it) the job is no longer that worker's, taken over after it was thought dead."""
     with reg.write().begin() as conn:
-        conn.execute(sa.update(db.jobs).where(db.jobs.c.id == job_id)
-                     .values(done=done, total=total, heartbeat_at=db.now()))
+        moved = conn.execute(sa.update(db.jobs).where(_owned(job_id, worker))
+                             .values(done=done, total=total, heartbeat_at=db.now())).rowcount
         flag = conn.execute(sa.select(db.jobs.c.cancel_requested).where(db.jobs.c.id == job_id)).scalar_one()
-    return bool(flag)
+    return bool(flag) or moved != 1
+
+
+def heartbeat(reg: Registry, job_id: str, *, worker: str) -> bool:
+    """Tell other replicas `worker` is still running the job; False once the job is no longer its own."""
+    with reg.write().begin() as conn:
+        return conn.execute(sa.update(db.jobs).where(_owned(job_id, worker))
+                            .values(heartbeat_at=db.now())).rowcount == 1
 
 
 def finish(reg: Registry, job_id: str, *, status: str, result: dict[str, Any] | None = None,
-           error: str | None = None) -> None:
-    """End a running job as succeeded, failed or cancelled."""
+           error: str | None = None, worker: str | None = None) -> bool:
+    """End a running job as succeeded, failed or cancelled; with `worker`, only while it still holds the job.
+
+    Returns:
+        Whether the job was ended here (False: another replica took it over, and its outcome stands).
+    """
     if status not in DONE:
         raise ValueError(f"not a final state: {status}")
     with reg.write().begin() as conn:
-        conn.execute(sa.update(db.jobs).where(db.jobs.c.id == job_id).values(
+        return conn.execute(sa.update(db.jobs).where(_owned(job_id, worker)).values(
             status=status, result=json.dumps(result) if result is not None else None, error=error,
             finished_at=db.now(), heartbeat_at=db.now(),
-        ))
+        )).rowcount == 1
 
 
 def request_cancel(reg: Registry, job_id: str) -> Job:
@@ -180,13 +211,16 @@ def request_cancel(reg: Registry, job_id: str) -> Job:
     return get_job(reg, job_id)
 
 
-def recover_stale(reg: Registry, *, stale_after: float = STALE_AFTER_S) -> list[str]:
+def recover_stale(reg: Registry, *, stale_after: float | None = None) -> list[str]:
     """Requeue running jobs whose worker died (or fail them after MAX_ATTEMPTS); returns their ids.
 
-    A job counts as orphaned when its heartbeat is older than `stale_after`, or when it was claimed by
-    an earlier process on this very host (same host, other pid: that process is gone after a restart).
+    A job counts as orphaned when its heartbeat is older than `stale_after` (default `VITRINE_JOB_STALE_S`),
+    or when it was claimed by a process of this very host that is gone (same host and pid namespace, a pid no
+    longer alive).
+    Each takeover is a compare-and-swap on the claim, so replicas recovering at once requeue a job once.
     """
-    me_host = socket.gethostname()
+    stale_after = reg.settings.job_stale_s if stale_after is None else stale_after
+    me_host = _host()
     recovered = []
     with reg.write().begin() as conn:
         rows = conn.execute(sa.select(db.jobs).where(db.jobs.c.status == "running")).all()
@@ -196,12 +230,12 @@ def recover_stale(reg: Registry, *, stale_after: float = STALE_AFTER_S) -> list[
             dead_here = host == me_host and not _pid_alive(pid)
             if not dead_here and db.now() - (row.heartbeat_at or 0) < stale_after:
                 continue
-            _requeue_or_fail(conn, row)
-            recovered.append(row.id)
+            if _requeue_or_fail(conn, row):
+                recovered.append(row.id)
     return recovered
 
 
-def _requeue_or_fail(conn: Connection, row: Any) -> None:
+def _requeue_or_fail(conn: Connection, row: Any) -> bool:
     if row.cancel_requested:
         values: dict[str, Any] = {"status": "cancelled", "finished_at": db.now()}
     elif row.attempts >= MAX_ATTEMPTS:
@@ -209,7 +243,11 @@ def _requeue_or_fail(conn: Connection, row: Any) -> None:
                   "error": f"The worker running this job stopped {row.attempts} times; giving up."}
     else:
         values = {"status": "queued", "claimed_by": None}
-    conn.execute(sa.update(db.jobs).where(db.jobs.c.id == row.id).values(**values))
+    # Only the claim we judged dead: a replica that recovered and re-claimed it meanwhile keeps it.
+    return conn.execute(sa.update(db.jobs).where(
+        db.jobs.c.id == row.id, db.jobs.c.status == "running", db.jobs.c.attempts == row.attempts,
+        db.jobs.c.claimed_by == row.claimed_by if row.claimed_by is not None else db.jobs.c.claimed_by.is_(None),
+    ).values(**values)).rowcount == 1
 
 
 def _pid_alive(pid: str) -> bool:
@@ -222,3 +260,26 @@ def _pid_alive(pid: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def claim_period(reg: Registry, name: str, every_s: float) -> bool:
+    """Whether this process runs periodic work `name` now: at most one replica per `every_s` wins the turn.
+
+    The turn is a row of the kv table moved by compare-and-swap, so replicas whose timers fire together do
+    the work (and emit what it finds) once; a tenth of the period is forgiven, as each process's timer drifts.
+    """
+    key = "period:" + hashlib.sha1(name.encode()).hexdigest()
+    now = db.now()
+    with reg.engine.connect() as conn:
+        last = conn.execute(sa.select(db.kv.c.value).where(db.kv.c.key == key)).scalar_one_or_none()
+    try:
+        with reg.write().begin() as conn:
+            if last is None:
+                conn.execute(sa.insert(db.kv).values(key=key, value=repr(now)))
+                return True
+            if now - float(last) < 0.9 * every_s:
+                return False
+            return conn.execute(sa.update(db.kv).where(db.kv.c.key == key, db.kv.c.value == last)
+                                .values(value=repr(now))).rowcount == 1
+    except IntegrityError:  # another replica took the first turn
+        return False

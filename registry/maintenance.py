@@ -12,6 +12,7 @@ from registry import db
 from registry.core import Registry
 from registry.snapshots import drop_snapshot_dir
 from registry.trees import decode_tree
+from registry.xet.maintenance import forget_removed, fsck_xet, live_xorb_oids
 
 
 @dataclass
@@ -21,6 +22,7 @@ class FsckReport:
     blobs: int = 0
     commits: int = 0
     refs: int = 0
+    xet_objects: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -30,7 +32,8 @@ class FsckReport:
 
 
 def fsck(reg: Registry, *, progress: bool = False) -> FsckReport:
-    """Re-hash every blob; check every commit's tree and parents, every tree's blobs, every ref's commit."""
+    """Re-hash every blob; check every commit's tree and parents, every tree's blobs, every ref's commit, every
+    xorb and Xet reconstruction."""
     report = FsckReport()
     oids = list(reg.blobs.iter_oids())
     for oid in tqdm(oids, desc="blobs", unit="blob", disable=not progress):
@@ -66,6 +69,8 @@ def fsck(reg: Registry, *, progress: bool = False) -> FsckReport:
             report.refs += 1
             if ref.commit_oid not in known_commits:
                 report.problems.append(f"{ref.kind} {ref.name} of repo {ref.repo_id}: commit {ref.commit_oid} missing")
+    report.xet_objects, xet_problems = fsck_xet(reg)
+    report.problems += xet_problems
     return report
 
 
@@ -92,6 +97,8 @@ def gc(reg: Registry, *, grace_seconds: float, dry_run: bool = False, progress: 
     """Remove blobs nothing references and that are older than `grace_seconds` (an upload may still need them)."""
     report = GcReport()
     keep = referenced_oids(reg)
+    # Xorbs are blobs too: those a live file (or an upload in flight) needs stay.
+    keep |= live_xorb_oids(reg, keep, grace_seconds)
     for oid in tqdm(list(reg.blobs.iter_oids()), desc="blobs", unit="blob", disable=not progress):
         if oid in keep:
             report.kept += 1
@@ -102,6 +109,8 @@ def gc(reg: Registry, *, grace_seconds: float, dry_run: bool = False, progress: 
         report.freed_bytes += reg.blobs.size(oid)
         if not dry_run:
             reg.blobs.delete(oid)
+    if not dry_run:
+        forget_removed(reg)
     for tmp in reg.blobs.stale_temp_files(grace_seconds):
         report.temp_files += 1
         if not dry_run:

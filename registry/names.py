@@ -166,6 +166,9 @@ EXPAND_PROPERTIES = {
         "author cardData createdAt datasets disabled lastModified likes models private region resourceGroup runtime "
         "sdk sha siblings subdomain tags trendingScore usedStorage").split()),
 }
+# Vitrine's own property, for every repo type: the `vitrine` block of repo info (card error, task facts,
+# weights, unsafe files, file count), which the console asks for instead of `siblings`.
+VITRINE_EXPAND = "vitrine"
 
 
 def check_expand(repo_type: str, values: list[str]) -> list[str]:
@@ -174,7 +177,7 @@ def check_expand(repo_type: str, values: list[str]) -> list[str]:
     Raises:
         InvalidInputError: a property the Hub does not know for `repo_type`.
     """
-    known = EXPAND_PROPERTIES[check_repo_type(repo_type)]
+    known = EXPAND_PROPERTIES[check_repo_type(repo_type)] | {VITRINE_EXPAND}
     for value in values:
         if value not in known:
             raise InvalidInputError(

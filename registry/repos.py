@@ -392,11 +392,18 @@ def counts_as_download(method: str, path: str, tree: dict[str, TreeEntry]) -> bo
 
 def count_download(reg: Registry, repo: RepoRecord) -> None:
     """Add one download to `repo`."""
-    with reg.write().begin() as conn:
-        done = conn.execute(sa.update(db.repo_downloads).where(db.repo_downloads.c.repo_id == repo.pk)
-                            .values(count=db.repo_downloads.c.count + 1)).rowcount
-        if not done:
-            conn.execute(sa.insert(db.repo_downloads).values(repo_id=repo.pk, count=1))
+    for last in (False, True):
+        try:
+            with reg.write().begin() as conn:
+                done = conn.execute(sa.update(db.repo_downloads).where(db.repo_downloads.c.repo_id == repo.pk)
+                                    .values(count=db.repo_downloads.c.count + 1)).rowcount
+                if not done:
+                    conn.execute(sa.insert(db.repo_downloads).values(repo_id=repo.pk, count=1))
+            return
+        except IntegrityError:
+            # On PostgreSQL two first downloads may both find no row and both insert; the loser's update now finds it.
+            if last:
+                raise
 
 
 def like(reg: Registry, repo: RepoRecord, user: str) -> None:

@@ -28,7 +28,20 @@ class Settings:
         "", "VITRINE_DATABASE_URL", "SQLAlchemy URL of the metadata DB; default sqlite:///$VITRINE_HOME/vitrine.db."
     )
     storage_url: str = _setting(
-        "", "VITRINE_STORAGE_URL", "Where blobs live; default file://$VITRINE_HOME/blobs."
+        "", "VITRINE_STORAGE_URL",
+        "Where blobs live: file:///dir or s3://bucket/prefix (endpoint, region, keys from AWS_*); default "
+        "file://$VITRINE_HOME/blobs."
+    )
+    blob_cache_mb: int = _setting(
+        20480, "VITRINE_BLOB_CACHE_MB",
+        "With S3 storage: local cache (in $VITRINE_HOME/blob-cache) of blobs that need a file (models, parquet), in MiB; "
+        "least recently used evicted."
+    )
+    s3_part_mb: int = _setting(
+        8, "VITRINE_S3_PART_MB", "With S3 storage: size of one multipart upload part, in MiB (5 to 5120)."
+    )
+    s3_create_bucket: bool = _setting(
+        False, "VITRINE_S3_CREATE_BUCKET", "With S3 storage: create the bucket at start if it is missing."
     )
     host: str = _setting("127.0.0.1", "VITRINE_HOST", "Interface `vitrine serve` binds to.")
     port: int = _setting(8000, "VITRINE_PORT", "Port `vitrine serve` listens on.")
@@ -55,6 +68,11 @@ class Settings:
     eval_warmup: bool = _setting(
         True, "VITRINE_EVAL_WARMUP", "Import the inference stack when the evaluation worker starts, not at the first job."
     )
+    job_stale_s: float = _setting(
+        60.0, "VITRINE_JOB_STALE_S",
+        "Seconds without a heartbeat after which a running background job (an evaluation) counts as orphaned and "
+        "another replica takes it over."
+    )
     console_hub_url: str = _setting(
         "", "VITRINE_ENDPOINT", "Hub URL the console talks to; default $HF_ENDPOINT, else http://$VITRINE_HOST:$VITRINE_PORT."
     )
@@ -64,6 +82,10 @@ class Settings:
     demo_memory_budget_mb: int = _setting(
         2048, "VITRINE_DEMO_MEMORY_MB", "Memory budget for live Gradio demos kept loaded (LRU), in MiB."
     )
+    demo_link_ttl: int = _setting(
+        3600, "VITRINE_DEMO_LINK_TTL",
+        "Seconds a signed link to a model's live demo (for browsers: iframes, shared links), and its cookie, stays valid."
+    )
     sql_row_limit: int = _setting(
         10000, "VITRINE_SQL_ROW_LIMIT", "Most rows a dataset SQL query or preview returns (more are cut, flagged truncated)."
     )
@@ -72,6 +94,11 @@ class Settings:
     )
     console_url: str = _setting(
         "http://127.0.0.1:8501", "VITRINE_CONSOLE_URL", "Console URL the hub sends browsers to from its human URLs."
+    )
+    console_max_upload_mb: int = _setting(
+        512, "VITRINE_CONSOLE_MAX_UPLOAD_MB",
+        "Largest file the console's dataset import takes (Streamlit holds it in memory; also its server.maxUploadSize), "
+        "in MB; larger ones: `vitrine dataset import`."
     )
 
     endpoint_max_batch: int = _setting(
@@ -118,12 +145,27 @@ class Settings:
     webhook_backoff_ms: int = _setting(
         1000, "VITRINE_WEBHOOK_BACKOFF_MS", "Wait before a webhook delivery's first retry, in ms; doubled each retry."
     )
+    xet_token_ttl_s: int = _setting(
+        3600, "VITRINE_XET_TOKEN_TTL_S", "Seconds a Xet access token (and a xorb download link) stays valid; at least 120."
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.prediction_log_sample <= 1.0:
             raise ValueError(f"VITRINE_PREDICTION_LOG_SAMPLE={self.prediction_log_sample} must be between 0 and 1")
+        if self.console_max_upload_mb < 1:
+            raise ValueError(f"VITRINE_CONSOLE_MAX_UPLOAD_MB={self.console_max_upload_mb} must be at least 1")
+        if self.demo_link_ttl < 1:
+            raise ValueError(f"VITRINE_DEMO_LINK_TTL={self.demo_link_ttl} must be at least 1 second")
         if self.webhook_max_attempts < 1 or self.webhook_backoff_ms < 0:
             raise ValueError("VITRINE_WEBHOOK_MAX_ATTEMPTS must be at least 1 and VITRINE_WEBHOOK_BACKOFF_MS at least 0")
+        if self.xet_token_ttl_s < 120:
+            # huggingface_hub treats a token expiring within 60 s as expired already.
+            raise ValueError(f"VITRINE_XET_TOKEN_TTL_S={self.xet_token_ttl_s} must be at least 120 seconds")
+        if not 5 <= self.s3_part_mb <= 5120:
+            # S3's own bounds: every part but the last is at least 5 MiB, none above 5 GiB.
+            raise ValueError(f"VITRINE_S3_PART_MB={self.s3_part_mb} must be between 5 and 5120")
+        if self.job_stale_s <= 0:
+            raise ValueError(f"VITRINE_JOB_STALE_S={self.job_stale_s} must be above 0")
         if self.prediction_log_inputs not in ("full", "hash"):
             raise ValueError(f"VITRINE_PREDICTION_LOG_INPUTS={self.prediction_log_inputs!r} must be full or hash")
 

@@ -23,6 +23,8 @@ def snapshot_dir(reg: Registry, sha: str, tree: dict[str, TreeEntry]) -> Path:
     root = reg.settings.home / "snapshots"
     final = root / sha
     if final.is_dir():
+        for entry in tree.values():  # a store whose local files are a bounded cache may have evicted some
+            reg.blobs.path(entry.oid)
         return final
     staging = root / f".{sha}.{uuid.uuid4().hex}"
     for path, entry in tree.items():

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from threading import Lock
 from typing import Any
 
@@ -23,7 +26,7 @@ from registry.modelmeta import Card, ModelMeta, jsonable, detect_model_meta, par
 from registry.pickles import is_pickle_path
 from registry.repos import RepoRecord, load_version
 from registry.trees import TreeEntry
-from registry.weights import WeightsIndex, index_weights
+from registry.weights import SafetensorsHeader, WeightsIndex, blob_safetensors_header, index_weights
 
 MAX_SMALL_FILE = 2 * 1024 * 1024
 EVAL_RESULTS_DIR = ".eval_results"
@@ -166,7 +169,10 @@ def card_text(reg: Registry, tree: dict[str, TreeEntry]) -> str | None:
 
 def weights_index(reg: Registry, tree: dict[str, TreeEntry]) -> WeightsIndex | None:
     """The safetensors index of a tree (sharded or not), or None when it holds no safetensors."""
-    files = {p: reg.blobs.path(e.oid) for p, e in tree.items() if p.endswith(".safetensors")}
+    # Only the headers are read: with S3 storage, from the bucket, without fetching the tensors.
+    files: dict[str, Path | Callable[[], SafetensorsHeader]] = {
+        p: partial(blob_safetensors_header, reg.blobs, e.oid, e.size, name=p)
+        for p, e in tree.items() if p.endswith(".safetensors")}
     if not files:
         return None
     return index_weights(files, index_json=read_json(reg, tree, SHARD_INDEX))

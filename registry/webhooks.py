@@ -43,6 +43,10 @@ log = logging.getLogger("vitrine.webhooks")
 POLL_S = 0.2
 TIMEOUT_S = 10.0
 LEASE_S = 60.0  # a claimed attempt may take this long before another worker may try again
+# How long a hole in the outbox's ids is waited for. On PostgreSQL ids are drawn when a row is inserted, so a
+# transaction still open (a commit on another replica) may hold an id below one already visible; a hole older
+# than this is an id whose transaction rolled back (or a deleted repo's event), and is passed over.
+GAP_WAIT_S = 5.0
 PARALLEL = 4
 PAYLOAD_VERSION = 3
 MAX_URL = 2000
@@ -436,6 +440,17 @@ def _cursor(conn: Connection) -> int | None:
     return None if value is None else int(value)
 
 
+def _settled(batch: list[events.Event], start: int) -> list[events.Event]:
+    """The events of `batch` up to the first hole in the ids that may still fill (see GAP_WAIT_S)."""
+    out, expected, now = [], start + 1, db.now()
+    for event in batch:
+        if event.id != expected and now - event.created_at < GAP_WAIT_S:
+            break  # moving the cursor past the hole would lose the event a pending transaction is about to commit
+        out.append(event)
+        expected = event.id + 1
+    return out
+
+
 def fan_out(reg: Registry, *, limit: int = 500) -> int:
     """Turn outbox events past the cursor into pending deliveries of the webhooks that want them; how many events.
 
@@ -450,7 +465,7 @@ def fan_out(reg: Registry, *, limit: int = 500) -> int:
             if _cursor(conn) is None:
                 conn.execute(sa.insert(db.kv).values(key=CURSOR_KEY, value="0"))
         return 0
-    batch = events.events_after(reg, start, limit=limit)
+    batch = _settled(events.events_after(reg, start, limit=limit), start)
     if not batch:
         return 0
     with reg.write().begin() as conn:

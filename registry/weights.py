@@ -11,12 +11,15 @@ import json
 import math
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from registry.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from registry.storage import BlobStore
 
 # The safetensors loader refuses headers above 100 MB; so do we, before reading one into memory.
 MAX_HEADER_BYTES = 100_000_000
@@ -139,22 +142,45 @@ def read_safetensors_header(path: Path | str, *, name: str | None = None) -> Saf
         InvalidInputError: the file is not a well-formed safetensors file; the message says why.
     """
     path = Path(path)
-    label = name or path.name
     with path.open("rb") as f:
-        file_size = os.fstat(f.fileno()).st_size
-        if file_size < 8:
-            raise _bad(label, f"too short to be safetensors: {file_size} bytes, needs at least 8")
-        (header_size,) = struct.unpack("<Q", f.read(8))
-        if header_size == 0:
-            raise _bad(label, "header length is 0")
-        if header_size > MAX_HEADER_BYTES:
-            raise _bad(label, f"header length {header_size} exceeds the {MAX_HEADER_BYTES}-byte limit")
-        if 8 + header_size > file_size:
-            raise _bad(
-                label,
-                f"truncated: header length says {header_size} bytes but only {file_size - 8} bytes follow it",
-            )
-        raw = f.read(header_size)
+        return parse_safetensors_header(f, os.fstat(f.fileno()).st_size, name or path.name)
+
+
+def blob_safetensors_header(blobs: BlobStore, oid: str, size: int, *, name: str) -> SafetensorsHeader:
+    """The header of safetensors blob `oid` (`size` bytes, as its tree says), read where it lies.
+
+    A local file is read in place; a blob with no local copy (S3 storage, not cached) is read from the start of a
+    stream of it, so only the header crosses the network, not the tensors.
+
+    Raises:
+        InvalidInputError: the blob is not a well-formed safetensors file.
+    """
+    local = blobs.local_path(oid)
+    if local is not None:
+        return read_safetensors_header(local, name=name)
+    with blobs.open_range(oid) as f:
+        return parse_safetensors_header(f, size, name)
+
+
+def parse_safetensors_header(f: BinaryIO, file_size: int, label: str) -> SafetensorsHeader:
+    """Read and validate the header at the start of `f`, a safetensors file of `file_size` bytes called `label`.
+
+    Raises:
+        InvalidInputError: the file is not a well-formed safetensors file; the message says why.
+    """
+    if file_size < 8:
+        raise _bad(label, f"too short to be safetensors: {file_size} bytes, needs at least 8")
+    (header_size,) = struct.unpack("<Q", f.read(8))
+    if header_size == 0:
+        raise _bad(label, "header length is 0")
+    if header_size > MAX_HEADER_BYTES:
+        raise _bad(label, f"header length {header_size} exceeds the {MAX_HEADER_BYTES}-byte limit")
+    if 8 + header_size > file_size:
+        raise _bad(
+            label,
+            f"truncated: header length says {header_size} bytes but only {file_size - 8} bytes follow it",
+        )
+    raw = f.read(header_size)
     header = _parse_header_json(label, raw)
     metadata: dict[str, str] = {}
     entries: list[TensorEntry] = []
@@ -178,11 +204,12 @@ def read_safetensors_header(path: Path | str, *, name: str | None = None) -> Saf
     return SafetensorsHeader(label, file_size, header_size, metadata, tuple(entries))
 
 
-def index_weights(files: Mapping[str, Path], *, index_json: Mapping[str, Any] | None = None) -> WeightsIndex:
+def index_weights(files: Mapping[str, Path | Callable[[], SafetensorsHeader]], *,
+                  index_json: Mapping[str, Any] | None = None) -> WeightsIndex:
     """Index a model's safetensors weights: one file, or shards listed by `model.safetensors.index.json`.
 
     Args:
-        files: path in repo -> local path of each safetensors file.
+        files: path in repo -> local path of each safetensors file, or a function reading its header.
         index_json: the parsed `*.safetensors.index.json`; when given, only the shards its
             `weight_map` names are indexed (other files, e.g. a consolidated copy, are ignored).
 
@@ -204,7 +231,8 @@ def index_weights(files: Mapping[str, Path], *, index_json: Mapping[str, Any] | 
     tensors: list[TensorInfo] = []
     seen: dict[str, str] = {}
     for file_name in names:
-        header = read_safetensors_header(files[file_name], name=file_name)
+        source = files[file_name]
+        header = source() if callable(source) else read_safetensors_header(source, name=file_name)
         for t in header.tensors:
             if weight_map is not None:
                 if t.name in seen:

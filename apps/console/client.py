@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+
+# What the model page shows of a version; never `siblings` (one entry per file): the file count is the
+# `vitrine` block's `fileCount`, and the Files tab pages through the tree.
+MODEL_HEADER = ("sha", "private", "pipeline_tag", "library_name", "safetensors", "cardData", "vitrine")
 
 
 class HubError(Exception):
@@ -113,9 +118,31 @@ class VitrineClient:
             raise HubError(r.headers.get("x-error-message") or f"HTTP {r.status_code}", r.status_code)
         return list(r.json()), 'rel="next"' in r.headers.get("link", "")
 
-    def model_raw(self, repo_id: str, revision: str) -> dict[str, Any]:
-        """The hub's raw model info for a revision (with the `vitrine` block)."""
-        return dict(self.get(f"/api/models/{repo_id}/revision/{revision}"))
+    def tree_page(self, repo_id: str, *, repo_type: str = "model", revision: str = "main", path: str = "",
+                  recursive: bool = True, cursor: str | None = None, limit: int = 50) -> tuple[list[dict[str, Any]],
+                                                                                           str | None]:
+        """One page of a revision's files and folders in path order, and the cursor of the next page (None: last)."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        params: dict[str, Any] = {"recursive": "true" if recursive else "false", "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        where = f"/{quote(path, safe='')}" if path else ""
+        r = httpx.get(f"{self.endpoint}/api/{repo_type}s/{repo_id}/tree/{quote(revision, safe='')}{where}",
+                      params=params, headers=headers, timeout=self.timeout)
+        if r.status_code >= 400:
+            raise HubError(_message(r), r.status_code, r.headers.get("x-error-code"))
+        following = r.links.get("next", {}).get("url")
+        return list(r.json()), (httpx.URL(following).params.get("cursor") if following else None)
+
+    def model_raw(self, repo_id: str, revision: str, *,
+                  expand: tuple[str, ...] | None = MODEL_HEADER) -> dict[str, Any]:
+        """The hub's raw model info for a revision: only the `expand` properties (None: all, `siblings` too)."""
+        return dict(self.get(f"/api/models/{repo_id}/revision/{quote(revision, safe='')}",
+                             expand=list(expand) if expand else None))
+
+    def demo_link(self, repo_id: str, revision: str) -> dict[str, Any]:
+        """A signed link (`url`, `expiresAt`) to the model's live demo that a browser opens without the token."""
+        return dict(self.call("POST", f"/api/vitrine/spaces/{repo_id}/link", params={"revision": revision}))
 
     def weights(self, repo_id: str, revision: str) -> dict[str, Any]:
         """Every tensor of a version's safetensors and parameter counts by dtype."""

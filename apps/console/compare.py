@@ -29,7 +29,8 @@ def render(hub: Hub) -> None:
     if len(chosen) < 2:
         st.info("Pick two or more revisions to compare (tag a version with `hf tag`, or push a second commit).")
         return
-    shas = attempt(lambda: {rev: str(hub.client.model_raw(repo_id, rev)["sha"]) for rev in chosen})
+    # Each revision's commit from one entry of its history: the repo info would list every file of every revision.
+    shas = attempt(lambda: {rev: str(hub.client.commits(repo_id, revision=rev, limit=1)[0][0]["id"]) for rev in chosen})
     if shas is None:
         return
     base, others = chosen[0], chosen[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
@@ -40,10 +41,9 @@ def show_model(hub: Hub, repo_id: str, revision: str) -> None:
     if raw is None:
         return
     st.header(repo_id)
-    siblings = raw.get("siblings") or []
     cols = st.columns(3)
     cols[0].metric("Commit", str(raw.get("sha") or "")[:10])
-    cols[1].metric("Files", len(siblings))
+    cols[1].metric("Files", f"{(raw.get('vitrine') or {}).get('fileCount', 0):,}")
     cols[2].metric("Revision", revision)
     show_facts(raw)
     card, files, weights, history, talk, demo = st.tabs(["Card", "Files", "Weights", "Versions",
@@ -55,11 +55,7 @@ def show_model(hub: Hub, repo_id: str, revision: str) -> None:
                 st.caption("No README.md in this version: the card the hub renders for it.")
             st.markdown(_strip_front_matter(str(rendered.get("card") or "")))
     with files:
-        tree = attempt(lambda: [{"path": f.path, "size": getattr(f, "size", None), "lfs": bool(getattr(f, "lfs", None))}
-                                for f in hub.api.list_repo_tree(repo_id, revision=revision, recursive=True)
-                                if hasattr(f, "size")])
-        if tree is not None:
-            paged_table(sorted(tree, key=lambda f: f["path"]), key="model_files_page")
+        show_files(hub, repo_id, revision)
     with weights:
         show_weights(hub, repo_id, revision, bool(raw.get("safetensors")))
     with history:
@@ -67,10 +63,62 @@ def show_model(hub: Hub, repo_id: str, revision: str) -> None:
     with talk:
         show_discussions(hub, repo_id)
     with demo:
-        url = f"{hub.endpoint}/spaces/{repo_id}/revision/{raw.get('sha')}/"
-        st.link_button("Open the live demo", url)
-        if st.toggle("Embed the demo here", key="model_embed"):
-            components.iframe(url, height=640, scrolling=True)
+        show_demo(hub, repo_id, str(raw.get("sha")), private=bool(raw.get("private")))
+
+
+def show_demo(hub: Hub, repo_id: str, sha: str, *, private: bool) -> None:
+    """The live demo of a version: a link and an embed; a private model's through a signed link, as the browser
+    sends no token (the hub turns it into a cookie for that demo alone)."""
+    url: str | None = f"{hub.endpoint}/spaces/{repo_id}/revision/{sha}/"
+    if private:
+        url = _signed_demo_url(hub, repo_id, sha)
+        if url is None:
+            return
+        st.caption("A private model: the demo opens through a link signed for you, valid for a limited time. "
+                   "Do not share it: whoever holds it sees the demo as you until it expires.")
+    st.link_button("Open the live demo", url)
+    if st.toggle("Embed the demo here", key="model_embed"):
+        components.iframe(url, height=640, scrolling=True)
+
+
+def _signed_demo_url(hub: Hub, repo_id: str, sha: str) -> str | None:
+    # Kept while more than half its lifetime is left: a new link at every rerun would reload the embedded demo.
+    links = st.session_state.setdefault("demo_links", {})
+    key = (hub.token, repo_id, sha)
+    cached = links.get(key)
+    if cached is None or cached["expiresAt"] - time.time() < cached["lifetime"] / 2:
+        link = attempt(lambda: hub.client.demo_link(repo_id, sha))
+        if link is None:
+            return None
+        if not link.get("expiresAt"):  # anonymous: the hub answered the plain URL
+            return str(link["url"])
+        cached = links[key] = {"url": link["url"], "expiresAt": link["expiresAt"],
+                               "lifetime": link["expiresAt"] - time.time()}
+    return str(cached["url"])
+
+
+def show_files(hub: Hub, repo_id: str, revision: str, *, repo_type: str = "model", key: str = "model_files") -> None:
+    """The revision's files and folders one page at a time from the hub's tree listing, with next and previous."""
+    # The cursors of the pages seen so far (None: the first), for this repo and revision only.
+    state = st.session_state.get(key)
+    if not isinstance(state, dict) or state.get("for") != [repo_type, repo_id, revision]:
+        state = st.session_state[key] = {"for": [repo_type, repo_id, revision], "cursors": [None]}
+    cursors: list[str | None] = state["cursors"]
+    page = attempt(lambda: hub.client.tree_page(repo_id, repo_type=repo_type, revision=revision,
+                                                cursor=cursors[-1], limit=PAGE_ROWS))
+    if page is None:
+        return
+    entries, following = page
+    first = (len(cursors) - 1) * PAGE_ROWS + 1
+    st.dataframe([{"path": e["path"], "type": e["type"], "size": e.get("size"), "lfs": bool(e.get("lfs"))}
+                  for e in entries], width="stretch")
+    st.caption(f"Page {len(cursors)}: entries {first:,}–{first + len(entries) - 1:,}"
+               + (", more on the next page." if following else "."))
+    prev_col, next_col = st.columns(2)
+    prev_col.button("Previous page", key=f"{key}_prev", disabled=len(cursors) == 1,
+                    on_click=lambda: cursors.pop() if len(cursors) > 1 else None)
+    next_col.button("Next page", key=f"{key}_next", disabled=following is None,
+                    on_click=lambda: cursors.append(following))
 
 
 def show_facts(raw: dict[str, Any]) -> None:

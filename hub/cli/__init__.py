@@ -2,7 +2,7 @@
 
 - `operate.py`: `serve`, `token create`, `fsck`, `gc`, and `db.py`: `db upgrade`, `db current`, which open the hub's
   own home;
-- `models.py`: `card write`, `diff`; `spaces.py`: `space export`, `space publish`; `evals.py`: `eval`;
+- `models.py`: `card write`, `diff`; `spaces.py`: `space export`, `space publish`, `space link`; `evals.py`: `eval`;
   `datasets.py`: `dataset import`, `dataset sql`, `dataset splits`;
   `promote.py`: `aliases`, `promote`, `rollback`; `endpoint.py`: `endpoint serve|traffic|log|compare|drift|
   feedback|accuracy`; `webhooks.py`: `webhook add|list|remove|deliveries|replay`;

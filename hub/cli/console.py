@@ -23,8 +23,13 @@ def cmd_console(args: argparse.Namespace) -> int:
         env["VITRINE_ENDPOINT"] = args.hub
     if args.token:
         env["VITRINE_TOKEN"] = args.token
+    from registry.settings import Settings
+
+    # Streamlit refuses a larger upload body than this, whatever the console's own upload box allows.
+    max_upload_mb = Settings.from_env(env).console_max_upload_mb
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+           "--server.maxUploadSize", str(max_upload_mb)]
     print(f"Console on http://127.0.0.1:{args.port} (hub: {env.get('VITRINE_ENDPOINT') or 'from VITRINE_ENDPOINT'})",
           flush=True)
     return subprocess.call(cmd, env=env, cwd=APP.parents[2])

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from hub.cli.client import CliError, add_client_args, endpoint_of, send_json, token_of
@@ -56,74 +52,13 @@ def _progress_bars(label: str) -> Iterator[Progress]:
             bar.close()
 
 
-class _ShardUploads:
-    """Uploads each shard's LFS object in a background thread as soon as it is written, while the next one is.
-
-    The repo is created on the first shard (a source that fails before it leaves no repo behind); shards go up
-    under their working names and get their final `-of-N` names in the commit, which only then is known.
-    """
-
-    def __init__(self, api: Any, repo_id: str, *, revision: str, private: bool) -> None:
-        self.api, self.repo_id, self.revision, self.private = api, repo_id, revision, private
-        self.created = False
-        self.ops: list[Any] = []
-        self.failed: BaseException | None = None
-        self.queue: queue.Queue[Path | None] = queue.Queue()
-        self.thread: threading.Thread | None = None
-
-    def submit(self, path: Path) -> None:
-        """Upload `path` soon (in order)."""
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, daemon=True)
-            self.thread.start()
-        self.queue.put(path)
-
-    def _run(self) -> None:
-        from huggingface_hub import CommitOperationAdd
-
-        while (path := self.queue.get()) is not None:
-            if self.failed is not None:
-                continue
-            try:
-                if not self.ops:
-                    self.ensure_repo()
-                op = CommitOperationAdd(path_in_repo=f"data/{path.name}", path_or_fileobj=str(path))
-                self.api.preupload_lfs_files(self.repo_id, additions=[op], repo_type="dataset",
-                                             revision=self.revision)
-                self.ops.append(op)
-            except BaseException as exc:  # re-raised in the main thread by `finish`
-                self.failed = exc
-
-    def ensure_repo(self) -> None:
-        """Create the repo unless it exists (remembering whether this import created it)."""
-        if not self.api.repo_exists(self.repo_id, repo_type="dataset"):
-            self.api.create_repo(self.repo_id, repo_type="dataset", exist_ok=True, private=self.private)
-            self.created = True
-
-    def finish_quietly(self) -> None:
-        """Wait for the uploads in flight, ignoring their errors (the import failed anyway)."""
-        try:
-            self.finish()
-        except BaseException:
-            pass
-
-    def finish(self) -> list[Any]:
-        """Wait for every upload; the operations, in shard order."""
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join()
-        if self.failed is not None:
-            raise self.failed
-        return self.ops
-
-
 def cmd_import(args: argparse.Namespace) -> int:
     """Convert a file or DuckDB table into one split of a dataset repo in the Hub's layout, and commit it."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub import HfApi
 
     from registry.datalayout import check_split_name
-    from registry.datasetimport import convert, parse_size, parse_source, plan_commit
+    from registry.datasetimport import parse_size, parse_source
+    from registry.datasetpush import import_split
     from registry.names import parse_repo_id
 
     source = parse_source(args.source, format=args.format)
@@ -135,39 +70,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.memory_limit is not None:
         options["memory_limit"] = args.memory_limit
     api = HfApi(endpoint=endpoint_of(args), token=token_of(args))
-    uploads = _ShardUploads(api, ref.repo_id, revision=args.revision, private=args.private)
-    with tempfile.TemporaryDirectory(prefix="vitrine-import-", dir=args.work_dir) as tmp:
-        try:
-            with _progress_bars(source.label) as progress:
-                converted = convert(source, Path(tmp), split=args.split, progress=progress, on_shard=uploads.submit,
-                                    **options)
-            ops = uploads.finish()
-        except BaseException:
-            uploads.finish_quietly()
-            if uploads.created:  # nothing was committed to it: leave no empty repo behind
-                api.delete_repo(ref.repo_id, repo_type="dataset", missing_ok=True)
-            raise
-        head = api.dataset_info(ref.repo_id, revision=args.revision).sha
-        files = {f.path: f.size for f in api.list_repo_tree(ref.repo_id, repo_type="dataset", revision=head,
-                                                             recursive=True) if isinstance(f, RepoFile)}
-        card = None
-        if "README.md" in files:
-            local = api.hf_hub_download(ref.repo_id, "README.md", repo_type="dataset", revision=head,
-                                        local_dir=Path(tmp) / "card")
-            card = Path(local).read_text(encoding="utf-8")
-        plan = plan_commit(converted, existing_card=card, repo_files=files, title=ref.name, source=source)
-        for op, (path_in_repo, _) in zip(ops, plan.add, strict=True):  # both in shard order
-            op.path_in_repo = path_in_repo  # its object is uploaded already; only the name it gets changes
-        operations: list[Any] = [CommitOperationDelete(path_in_repo=p) for p in plan.delete]
-        operations += [*ops, CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=plan.card.encode())]
-        commit = api.create_commit(ref.repo_id, operations, repo_type="dataset", revision=args.revision,
-                                   parent_commit=head,
-                                   commit_message=args.message or f"Import {source.label} as split {args.split}")
-        size = sum(f.stat().st_size for f in converted.files)
-    print(f"Imported {converted.num_rows:,} rows of {source.label} into {ref.repo_id}@{args.revision} as split "
-          f"{args.split!r} ({len(converted.files)} file(s), {size / 2**20:.1f} MiB): commit {commit.oid}")
-    print(f'Load it with:  datasets.load_dataset("{ref.repo_id}", split="{args.split}")')
-    print(f'Query it with: vitrine dataset sql {ref.repo_id} "SELECT count(*) FROM {args.split}"')
+    with _progress_bars(source.label) as progress:
+        done = import_split(api, source, ref.repo_id, split=args.split, revision=args.revision, private=args.private,
+                            message=args.message, work_dir=args.work_dir, progress=progress, **options)
+    print(f"Imported {done.num_rows:,} rows of {source.label} into {done.repo_id}@{done.revision} as split "
+          f"{done.split!r} ({done.files} file(s), {done.size / 2**20:.1f} MiB): commit {done.commit}")
+    print(f'Load it with:  datasets.load_dataset("{done.repo_id}", split="{done.split}")')
+    print(f'Query it with: vitrine dataset sql {done.repo_id} "SELECT count(*) FROM {done.split}"')
     return 0
 
 

@@ -1,14 +1,16 @@
-"""`vitrine space export` and `vitrine space publish`: a model version's Space bundle, on disk or on any Hub."""
+"""`vitrine space export` and `vitrine space publish`: a model version's Space bundle, on disk or on any Hub;
+`vitrine space link`: a signed link to its live demo that opens in a browser without a token."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from hub.cli.client import add_client_args, endpoint_of, get_json, token_of
+from hub.cli.client import CliError, add_client_args, endpoint_of, get_json, send_json, token_of
 
 SPACES_DIR = Path("spaces")
 
@@ -71,6 +73,23 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    """Print a short-lived signed link to a model version's live demo (a private model's opens without a token)."""
+    endpoint, token = endpoint_of(args), token_of(args)
+    if token is None:
+        raise CliError(f"A signed link is minted for a token: pass --token or set HF_TOKEN. A public model's demo "
+                       f"needs none: {endpoint}/spaces/{args.repo_id}/")
+    namespace, _, name = args.repo_id.partition("/")
+    params = {"revision": args.revision} | ({"compare": args.compare} if args.compare else {})
+    link = send_json(endpoint, token, "POST", f"/api/vitrine/spaces/{namespace}/{name}/link", params=params,
+                     timeout=60, repo_id=args.repo_id)
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link["expiresAt"]))
+    print(f"Live demo of {args.repo_id}@{args.revision}, signed for this token's user until {until}; "
+          "anyone holding the link sees the demo as that user until then:", flush=True)
+    print(link["url"])
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add the `space` commands to the `vitrine` parser."""
     space = sub.add_parser("space", help="Space bundles of model versions").add_subparsers(
@@ -82,6 +101,12 @@ def register(sub: Any) -> None:
     export.add_argument("--compare", help="second revision, run side by side with --revision")
     export.add_argument("--out", help="folder to write to (default spaces/<namespace>-<name>)")
     export.set_defaults(func=cmd_export)
+
+    link = add_client_args(space.add_parser("link", help="print a signed link to a model version's live demo"))
+    link.add_argument("repo_id", help="model repo, e.g. acme/sentiment")
+    link.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
+    link.add_argument("--compare", help="second revision, run side by side with --revision")
+    link.set_defaults(func=cmd_link)
 
     publish = space.add_parser("publish", help="upload the Space bundle of a model version to a Hub")
     publish.add_argument("repo_id", help="model repo on the source hub, e.g. acme/sentiment")

@@ -23,7 +23,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hub.endpoints.batching import Batcher, BatchLimits, BatchStats
-from registry import aliases, traffic
+from registry import aliases, jobs, traffic
 from registry.predictionlog import PredictionLog
 from registry.auth import Principal, check_can_read
 from registry.core import Registry
@@ -147,7 +147,8 @@ class Endpoint:
         self._partners: dict[str, Endpoint] = {}
         self._partner_of = partner_of or self._own_partner
         self.log: PredictionLog | None = None
-        self._repo: RepoRecord | None = None
+        # The repo as last read and when (monotonic): the public fast path trusts it for a bounded time only.
+        self._seen: tuple[RepoRecord, float] | None = None
         self._loaded = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -162,14 +163,21 @@ class Endpoint:
         return get_repo(self.reg, self.ref)
 
     def public(self) -> bool:
-        """Whether the repo was public at the last look (at most `endpoint_poll_ms` ago, or since `forget_repo`)."""
-        repo = self._repo
-        return repo is not None and not repo.private
+        """Whether the repo was public at a look at most 2 x `endpoint_poll_ms` ago (and since `forget_repo`).
+
+        The bound is what replicas rely on: a visibility change made through another hub process reaches this
+        endpoint within it, even while a load or a drift check holds up the watcher's next look.
+        """
+        seen = self._seen
+        if seen is None:
+            return False
+        repo, at = seen
+        return not repo.private and time.monotonic() - at <= 2 * self.settings.endpoint_poll_ms / 1000
 
     def forget_repo(self) -> None:
         """Drop the remembered repo record (its visibility changed): every request checks the database until the
         next refresh."""
-        self._repo = None
+        self._seen = None
 
     def check_access(self, principal: Principal | None) -> RepoRecord:
         """The repo if the caller may read it now, else RepoNotFoundError (as for a download)."""
@@ -194,8 +202,17 @@ class Endpoint:
             every = self.settings.drift_check_s
             if every > 0 and time.monotonic() - last_drift_check >= every:
                 last_drift_check = time.monotonic()
-                self.check_drift(window_s=float(every))
+                # One replica per period checks (and emits `drift.detected`): the log it reads is shared.
+                if self._drift_turn(every):
+                    self.check_drift(window_s=float(every))
             self._stop.wait(self.settings.endpoint_poll_ms / 1000)
+
+    def _drift_turn(self, every: float) -> bool:
+        try:
+            return jobs.claim_period(self.reg, f"drift:{self.ref.type}:{self.ref.repo_id}@{self.alias}", every)
+        except Exception:  # a DB blip: skip this period rather than end the watcher
+            log.exception("endpoint %s@%s: drift turn failed", self.ref.repo_id, self.alias)
+            return False
 
     def check_drift(self, *, window_s: float) -> dict[str, Any] | None:
         """Compute the drift report of the last window (a drifted one emits `drift.detected`); None when it cannot."""
@@ -223,11 +240,11 @@ class Endpoint:
         with self._lock:
             try:
                 repo = self.repo()
-                self._repo = repo
+                self._seen = (repo, time.monotonic())
                 found = aliases.get_alias(self.reg, repo, self.alias)
                 rule = traffic.get_traffic(self.reg, repo, self.alias)
             except RegistryError:
-                self._repo = None
+                self._seen = None
                 found, rule = None, traffic.Traffic(self.alias, "off", "", 0.0)
             else:
                 if self.log is None:

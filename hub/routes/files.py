@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import bisect
 import mimetypes
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.bodies import form_body, json_object
-from hub.deps import open_repo, principal_of, registry_of, repo_ref
+from hub.blobstream import StoreBlobResponse
+from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
 from hub.serialize import file_item, folder_item
+from hub.routes.xet import xet_headers
 from registry.commits import CommitRecord
 from registry.repos import RepoRecord, check_not_purged, count_download, counts_as_download, last_changes, load_version
 from registry.core import Registry
@@ -62,8 +67,14 @@ async def _resolve(request: Request, ref: RepoRef, revision: str, path: str) -> 
     if entry.lfs:
         headers["x-linked-etag"] = f'"{entry.oid}"'
         headers["x-linked-size"] = str(entry.size)
+        # A file uploaded through Xet is also offered to Xet clients (they fetch it from the CAS, not here).
+        headers.update(await run_in_threadpool(xet_headers, request, repo.ref.type, repo.ref.repo_id, commit.oid,
+                                               entry.oid))
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return BlobResponse(reg.blobs.path(entry.oid), headers=headers, media_type=media_type)
+    local = reg.blobs.local_path(entry.oid)
+    if local is None:  # S3 storage, not cached here: stream it (with its Range) rather than fetch it whole
+        return StoreBlobResponse(reg.blobs, entry.oid, entry.size, headers=headers, media_type=media_type)
+    return BlobResponse(local, headers=headers, media_type=media_type)
 
 
 @router.api_route("/{namespace}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
@@ -80,36 +91,89 @@ async def resolve_file(request: Request, plural: str, namespace: str, name: str,
     return await _resolve(request, repo_ref(plural, namespace, name), revision, path)
 
 
+# As the Hub pages a tree listing: 1,000 entries a page, 50 with `expand` (each entry then needs its last commit).
+TREE_PAGE = 1000
+TREE_PAGE_EXPANDED = 50
+
+
+def _encode_cursor(path: str) -> str:
+    """The opaque cursor after `path` (a page's last path, base64url): it says nothing its reader was not shown."""
+    return base64.urlsafe_b64encode(path.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        path = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        check_path(path)
+    except ValueError:  # binascii.Error, UnicodeDecodeError and InvalidInputError are ValueErrors
+        raise InvalidInputError("Invalid tree cursor: pass the `cursor` of the `Link: rel=\"next\"` URL the previous "
+                                "page answered, or none for the first page.") from None
+    return path
+
+
+def _tree_limit(value: str | None, expand: bool) -> int:
+    if not value:
+        return TREE_PAGE_EXPANDED if expand else TREE_PAGE
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= TREE_PAGE:
+        raise InvalidInputError(f"Query parameter 'limit' must be an integer from 1 to {TREE_PAGE}.")
+    return limit
+
+
 def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str, recursive: bool,
-          expand: bool) -> list[dict[str, Any]]:
-    repo = open_repo(reg, ref, principal)
+          expand: bool, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    repo = open_repo(reg, ref, principal)  # who may read is settled before the cursor is looked at
     folder = check_folder(path, root_ok=True)
+    after = _decode_cursor(cursor) if cursor is not None else None
     commit, tree = load_version(reg, repo, revision)
     files, folders = list_dir(tree, folder, recursive=recursive)
     if folder and not files and not folders:
         raise EntryNotFoundError(ref.repo_id, folder, revision)
-    last = last_changes(reg, repo, commit, [*folders, *(f.path for f in files)]) if expand else {}
-    items = [folder_item(f, folder_oid(tree, f), last_commit=last.get(f)) for f in folders]
-    items += [file_item(e, last_commit=last.get(e.path), security=security_status(reg, e) if expand else None)
-              for e in files]
-    return sorted(items, key=lambda i: i["path"])
+    listed = sorted([*((f, None) for f in folders), *((e.path, e) for e in files)], key=lambda item: item[0])
+    start = bisect.bisect_right([p for p, _ in listed], after) if after is not None else 0
+    page = listed[start:start + limit]
+    # Only this page's entries pay for their last commit and folder id.
+    last = last_changes(reg, repo, commit, [p for p, _ in page]) if expand else {}
+    items = [folder_item(p, folder_oid(tree, p), last_commit=last.get(p)) if e is None else
+             file_item(e, last_commit=last.get(p), security=security_status(reg, e) if expand else None)
+             for p, e in page]
+    more = start + limit < len(listed)
+    return items, (_encode_cursor(page[-1][0]) if more and page else None)
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
+def _next_page(request: Request, cursor: str) -> str:
+    """This request's URL with `cursor`, its path as the client encoded it (a revision may hold `%2F`)."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else quote(request.url.path)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("cursor", cursor)]
+    return f"{base_url(request)}{path}?{urlencode(params)}"
+
+
 @router.get("/api/{plural}/{namespace}/{name}/tree/{revision}")
 @router.get("/api/{plural}/{namespace}/{name}/tree/{revision}/{path:path}")
 async def list_tree(request: Request, plural: str, namespace: str, name: str, revision: str, path: str = "") -> Response:
-    """List files and folders under `path` (`recursive`, `expand` for last commits)."""
+    """List files and folders under `path` (`recursive`, `expand` for last commits), a page at a time as the Hub does.
+
+    `limit` entries a page (1 to 1000; default 1000, 50 with `expand`), in path order; the next page is the
+    `Link: <url>; rel="next"` header's URL, whose `cursor` is opaque.
+    """
     ref = repo_ref(plural, namespace, name)
     q = request.query_params
-    items = await run_in_threadpool(
+    expand = _flag(q.get("expand"))
+    limit = _tree_limit(q.get("limit"), expand)
+    items, cursor = await run_in_threadpool(
         _tree, registry_of(request), ref, await principal_of(request), revision, path, _flag(q.get("recursive")),
-        _flag(q.get("expand")),
+        expand, limit, q.get("cursor"),
     )
-    return JSONResponse(items)
+    headers = {"link": f'<{_next_page(request, cursor)}>; rel="next"'} if cursor else {}
+    return JSONResponse(items, headers=headers)
 
 
 def _paths_info(reg: Registry, repo: RepoRecord, revision: str, paths: list[str],

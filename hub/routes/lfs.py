@@ -1,4 +1,4 @@
-"""The Git LFS batch API (basic transfer): signed upload links, verified uploads, and the Xet refusal."""
+"""The Git LFS batch API (basic transfer): signed upload links and verified uploads (Xet: hub/routes/xet.py)."""
 
 from __future__ import annotations
 
@@ -21,14 +21,6 @@ from registry.lfs import link_uploaded, may_reference
 from registry.names import RepoRef
 
 router = APIRouter()
-
-
-@router.get("/api/{plural}/{namespace}/{name}/xet-write-token/{revision:path}")
-@router.get("/api/{plural}/{namespace}/{name}/xet-read-token/{revision:path}")
-async def xet_token(plural: str, namespace: str, name: str, revision: str) -> None:
-    """Xet is not spoken yet: say how to fall back to LFS instead of a bare 404."""
-    raise InvalidInputError("This hub does not speak the Xet protocol yet: set HF_HUB_DISABLE_XET=1 to upload "
-                            "through Git LFS.")
 
 
 # A verify link outlives its upload link: it is used once the upload, however long, has finished.

@@ -249,28 +249,29 @@ async def update_settings(request: Request, plural: str, namespace: str, name: s
 
 
 def _expand_params(request: Request) -> list[str]:
-    return [*request.query_params.getlist("expand"), *request.query_params.getlist("expand[]")]
+    # Repeated values, once each and in the order asked: `expand=a&expand=b` or `expand[]=a&expand[]=b`.
+    return list(dict.fromkeys([*request.query_params.getlist("expand"), *request.query_params.getlist("expand[]")]))
 
 
-def _info(reg: Any, ref: Any, principal: Any, revision: str) -> dict[str, Any]:
+def _info(reg: Any, ref: Any, principal: Any, revision: str, expand: list[str]) -> dict[str, Any]:
     repo = open_repo(reg, ref, principal)
-    return repo_info(repo, read_version(reg, repo, revision))
+    return repo_info(repo, read_version(reg, repo, revision), expand=expand)
 
 
 @router.get("/api/{plural}/{namespace}/{name}")
 async def info(request: Request, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    """Repo info at `main`."""
+    """Repo info at `main`; with `expand`, only those properties (and `_id`, `id`)."""
     ref = repo_ref(plural, namespace, name)
-    check_expand(ref.type, _expand_params(request))
-    return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), "main")
+    expand = check_expand(ref.type, _expand_params(request))
+    return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), "main", expand)
 
 
 @router.get("/api/{plural}/{namespace}/{name}/revision/{revision:path}")
 async def info_at(request: Request, plural: str, namespace: str, name: str, revision: str) -> dict[str, Any]:
-    """Repo info at any branch, tag or commit."""
+    """Repo info at any branch, tag or commit; with `expand`, only those properties (and `_id`, `id`)."""
     ref = repo_ref(plural, namespace, name)
-    check_expand(ref.type, _expand_params(request))
-    return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), revision)
+    expand = check_expand(ref.type, _expand_params(request))
+    return await run_in_threadpool(_info, registry_of(request), ref, await principal_of(request), revision, expand)
 
 
 def _int_param(request: Request, key: str, default: int | None) -> int | None:
@@ -289,7 +290,7 @@ def _int_param(request: Request, key: str, default: int | None) -> int | None:
 def _listing(reg: Any, plural: str, principal: Any, request: Request) -> tuple[list[dict[str, Any]], bool]:
     params = request.query_params
     repo_type = check_repo_type(plural)
-    check_expand(repo_type, _expand_params(request))
+    expand = check_expand(repo_type, _expand_params(request))
     filters = [f for f in params.getlist("filter") for f in f.split(",") if f]
     limit = _int_param(request, "limit", None)
     offset = _int_param(request, "offset", 0) or 0
@@ -299,26 +300,29 @@ def _listing(reg: Any, plural: str, principal: Any, request: Request) -> tuple[l
         reg, repo_type, viewer=principal, search=params.get("search"), author=params.get("author"),
         sort=params.get("sort"), descending=direction != "1",
     )
-    out = []
+    found = []
     for repo in rows:
         head = read_version(reg, repo, "main")
         if filters and not all(f in head.tags or f == head.meta.pipeline_tag for f in filters):
             continue
-        out.append(repo_summary(repo, head))
-    return out[offset: offset + page], len(out) > offset + page
+        found.append((repo, head))
+    # Only the page is serialised: an expanded listing may ask for every repo's `siblings`.
+    return ([repo_summary(repo, head, expand=expand) for repo, head in found[offset: offset + page]],
+            len(found) > offset + page)
 
 
 @router.get("/api/{plural}")
 async def list_repos(request: Request, plural: str) -> Response:
-    """List repos the caller may see (`search`, `author`, `filter`, `sort`, `direction`, `limit`), Link-paginated."""
+    """List repos the caller may see (`search`, `author`, `filter`, `sort`, `limit`, `expand`...), Link-paginated."""
     if plural not in ("models", "datasets", "spaces"):
         raise InvalidInputError(f"Unknown listing {plural!r}.")
     reg = registry_of(request)
     items, more = await run_in_threadpool(_listing, reg, plural, await principal_of(request), request)
     headers = {}
     if more:
-        params = dict(request.query_params)
-        params["offset"] = str((_int_param(request, "offset", 0) or 0) + len(items))
+        # Every value of a repeated parameter (`expand`, `filter`) carries over to the next page.
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+        params.append(("offset", str((_int_param(request, "offset", 0) or 0) + len(items))))
         headers["Link"] = f'<{base_url(request)}/api/{plural}?{urlencode(params)}>; rel="next"'
     return JSONResponse(items, headers=headers)
 

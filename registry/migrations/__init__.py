@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 BASELINE = "0001_baseline"
 # The newest revision, known without importing Alembic (~150 ms) so a start at head stays a single cheap read;
 # bump it with every new revision (tests/hub/test_migrations.py checks it against the scripts).
-HEAD = "0002_aliases_events_webhooks"
+HEAD = "0003_xet"
 # Any table of the baseline: its presence without `alembic_version` marks a database from an older release.
 _BASELINE_MARKER = "users"
 # The key of the PostgreSQL advisory lock held while migrating (advisory locks are scoped to one database).

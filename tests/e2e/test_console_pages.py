@@ -275,6 +275,8 @@ def test_history_and_files_page_instead_of_loading_everything(hub: Server, admin
     for i in range(59):
         admin_api.create_commit(repo, operations=[CommitOperationAdd("n.txt", str(i).encode())], commit_message=f"n{i}")
     at = _console(hub, monkeypatch, hub.admin_token, repo=repo)
+    # The file count comes with the header (the `vitrine` block), not from a list of every file name.
+    assert [m.value for m in at.metric if m.label == "Files"] == ["122"]
     history = next(d.value for d in at.dataframe if "refs" in d.value.columns)
     assert len(history) == 50 and history["title"].iloc[0] == "n58"
     assert any(c.value == "More history on page 2." for c in at.caption)
@@ -282,10 +284,11 @@ def test_history_and_files_page_instead_of_loading_everything(hub: Server, admin
     history = next(d.value for d in at.dataframe if "refs" in d.value.columns)
     assert list(history["title"])[-2:] == ["many files", "initial commit"] and len(history) == 11
     files = next(d.value for d in at.dataframe if "path" in d.value.columns)
-    assert len(files) == 50  # 122 files, a page at a time
-    at.number_input(key="model_files_page").set_value(3).run()
+    assert len(files) == 50  # 122 files and the folder `f`, a page of the hub's tree listing at a time
+    at.button(key="model_files_next").click().run()
+    at.button(key="model_files_next").click().run()
     files = next(d.value for d in at.dataframe if "path" in d.value.columns)
-    assert len(files) == 22
+    assert len(files) == 23 and at.button(key="model_files_next").disabled
     # A commit id from a hub URL (`/commit/<sha>`) opens that version.
     sha = admin_api.list_repo_commits(repo)[-2].commit_id
     at = _console(hub, monkeypatch, hub.admin_token, repo=repo, revision=sha)

@@ -105,7 +105,7 @@ def test_visibility_switch(hub, people) -> None:  # type: ignore[no-untyped-def]
     assert anon.model_info("team/flip").private is False
 
 
-def test_knowing_a_sha256_does_not_leak_a_private_file(hub, people) -> None:  # type: ignore[no-untyped-def]
+def test_knowing_a_sha256_does_not_leak_a_private_file(hub, people, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import hashlib
     import json
     import os
@@ -132,7 +132,9 @@ def test_knowing_a_sha256_does_not_leak_a_private_file(hub, people) -> None:  # 
     r = httpx.post(f"{hub.url}/api/models/carol/thief/commit/main", content=body,
                    headers={**headers, "content-type": "application/x-ndjson"})
     assert_hub_error(r, 400, "BadRequest", contains="never uploaded")
-    # Proving possession (uploading the bytes) makes it citable, as it should be.
+    # Proving possession (uploading the bytes) makes it citable, as it should be. Carol uploads from a machine of
+    # her own: a Xet cache that remembers Alice's upload would cite it instead of sending it, and be refused.
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "carol-xet-cache"))
     carol.upload_file(path_or_fileobj=secret, path_in_repo="mine.dat", repo_id="carol/thief")
     carol.upload_file(path_or_fileobj=public, path_in_repo="copy-of-public.dat", repo_id="carol/thief")
     assert {"mine.dat", "copy-of-public.dat"} <= set(carol.list_repo_files("carol/thief"))

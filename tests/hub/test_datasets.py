@@ -200,7 +200,11 @@ def test_sql_refusals_through_the_cli(hub: Server, callers: dict[str, str | None
 
 def test_sql_cannot_reach_another_datasets_blob(hub: Server, callers: dict[str, str | None]) -> None:
     oid = hashlib.sha256(HIDDEN_PARQUET).hexdigest()  # blobs are named by the sha256 of their content
-    blob = hub.home / "blobs" / "sha256" / oid[:2] / oid[2:4] / oid
+    reg = hub.registry()
+    try:
+        blob = reg.blobs.path(oid)  # the blob's file where the hub keeps it (with S3: its local cache)
+    finally:
+        reg.close()
     assert blob.is_file()
     r = _sql(hub, f"SELECT * FROM read_parquet('{blob}')", token=callers["write"])
     assert_hub_error(r, 400, "BadRequest", contains="Not allowed")
@@ -268,13 +272,11 @@ def test_private_dataset_routes_follow_download_rule(hub: Server, callers: dict[
 
 def test_registry_api_for_evaluation(hub: Server, callers: dict[str, str | None]) -> None:
     """The typed API evaluation reads splits with, on the hub's own home."""
-    from registry.core import Registry
     from registry.datasets import count_rows, dataset_splits, iter_batches
     from registry.names import parse_repo_id
     from registry.repos import get_repo
-    from registry.settings import Settings
 
-    reg = Registry(Settings.from_env({"VITRINE_HOME": str(hub.home)}))
+    reg = hub.registry()
     try:
         repo = get_repo(reg, parse_repo_id(PRIVATE, "dataset"))
         splits = dataset_splits(reg, repo, "main")

@@ -17,7 +17,7 @@ from registry.core import Registry
 from registry.demos import managed_space, sync_space
 from registry.errors import ForbiddenError, InvalidInputError, UnsafeFileError
 from registry.names import BOT_USER, RepoRef
-from registry.repos import create_repo, get_repo, load_version, set_private
+from registry.repos import create_repo, get_repo, load_version, resolve_commit, set_private
 from registry.settings import Settings
 from registry.trees import AddFile, DeleteFolder, TreeEntry
 
@@ -48,13 +48,14 @@ def test_the_hub_account_writes_only_the_spaces_it_manages(reg: Registry) -> Non
 
     space = managed_space(reg, model)
     assert space is not None and get_repo(reg, space.ref).private is False
-    made = sync_space(reg, model, {"app.py": "print(1)\n"}, sha="0" * 40, task=None)
+    head = resolve_commit(reg, model, "main").oid  # a demo syncs the model's current main
+    made = sync_space(reg, model, {"app.py": "print(1)\n"}, sha=head, task=None)
     assert made is not None and made.author == BOT_USER
     # Once a person commits to it, the Space is theirs: the hub may no longer write it, nor sync into it.
     commit(reg, space, owner, branch="main", operations=[_add(reg, "NOTES.md", b"mine")], title="notes")
     with pytest.raises(ForbiddenError):
         commit(reg, space, HUB_PRINCIPAL, branch="main", operations=[_add(reg, "app.py", b"y")], title="y")
-    assert sync_space(reg, model, {"app.py": "print(2)\n"}, sha="1" * 40, task=None) is None
+    assert sync_space(reg, model, {"app.py": "print(2)\n"}, sha=head, task=None) is None
     assert managed_space(reg, model) is None
 
 

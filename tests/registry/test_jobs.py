@@ -87,3 +87,45 @@ def test_cancel_and_cache_lookups(reg: Registry) -> None:
         jobs.get_job(reg, "0" * 32)
     with reg.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(db.jobs)).scalar_one() == 2
+
+
+def test_a_worker_taken_for_dead_cannot_touch_the_job_it_lost(reg: Registry) -> None:
+    job = jobs.submit(reg, "eval", {}, owner="ana", key="k")
+    first = jobs.claim_next(reg, ("eval",), worker="paused-host:1")
+    assert first is not None
+    assert jobs.recover_stale(reg) == []  # heartbeat fresh, claimer on another host: VITRINE_JOB_STALE_S applies
+    with reg.engine.connect() as conn:
+        judged = conn.execute(sa.select(db.jobs).where(db.jobs.c.id == job.id)).one()
+    assert jobs.recover_stale(reg, stale_after=0) == [job.id]
+    assert jobs.claim_next(reg, ("eval",), worker="other-host:2") is not None
+    # Another replica judging the same old claim dead a moment later requeues nothing: the new claim stands.
+    with reg.write().begin() as conn:
+        assert jobs._requeue_or_fail(conn, judged) is False
+    # The first worker wakes up: every write of its own is refused, so it stops and the new claimer's result stands.
+    assert jobs.heartbeat(reg, job.id, worker="paused-host:1") is False
+    assert jobs.report_progress(reg, job.id, done=5, total=10, worker="paused-host:1") is True
+    assert jobs.finish(reg, job.id, status="succeeded", result={"by": "old"}, worker="paused-host:1") is False
+    assert jobs.heartbeat(reg, job.id, worker="other-host:2") is True
+    assert jobs.report_progress(reg, job.id, done=1, total=10, worker="other-host:2") is False
+    assert jobs.finish(reg, job.id, status="succeeded", result={"by": "new"}, worker="other-host:2") is True
+    final = jobs.get_job(reg, job.id)
+    assert final.status == "succeeded" and final.result == {"by": "new"} and final.done == 1 and final.attempts == 2
+
+
+def test_periodic_work_is_one_replicas_turn(reg: Registry) -> None:
+    turns = []
+    lock = threading.Lock()
+
+    def replica() -> None:
+        won = jobs.claim_period(reg, "drift:model:acme/x@production", 3600)
+        with lock:
+            turns.append(won)
+
+    threads = [threading.Thread(target=replica) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(turns) == [False, False, False, True]
+    assert jobs.claim_period(reg, "drift:model:acme/x@production", 0) is True  # the period is over: a new turn
+    assert jobs.claim_period(reg, "drift:model:acme/y@production", 3600) is True  # another endpoint's own turn

@@ -1,0 +1,154 @@
+"""An import's client side end to end: convert a source, upload its shards while converting, commit them and the card.
+
+What `vitrine dataset import` and the console's Datasets upload both run. It talks to a hub only through the
+`huggingface_hub.HfApi` it is given, as any script could: the hub's answers (a refused write, a missing repo)
+reach the caller as huggingface_hub's errors, a bad source or split as InvalidInputError.
+"""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry.datalayout import check_split_name
+from registry.datasetimport import Progress, Source, convert, plan_commit
+from registry.names import parse_repo_id
+
+Step = Callable[[str], None]
+"""Called with a readable line as the import moves on (`Committing 2 file(s) and the card`)."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import committed."""
+
+    repo_id: str
+    revision: str
+    split: str
+    num_rows: int
+    files: int
+    size: int
+    commit: str
+    created: bool
+
+
+class _ShardUploads:
+    """Uploads each shard's LFS object in a background thread as soon as it is written, while the next one is.
+
+    The repo is created on the first shard (a source that fails before it leaves no repo behind); shards go up
+    under their working names and get their final `-of-N` names in the commit, which only then is known.
+    """
+
+    def __init__(self, api: Any, repo_id: str, *, revision: str, private: bool) -> None:
+        self.api, self.repo_id, self.revision, self.private = api, repo_id, revision, private
+        self.created = False
+        self.ops: list[Any] = []
+        self.failed: BaseException | None = None
+        self.queue: queue.Queue[Path | None] = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def submit(self, path: Path) -> None:
+        """Upload `path` soon (in order)."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        self.queue.put(path)
+
+    def _run(self) -> None:
+        from huggingface_hub import CommitOperationAdd
+
+        while (path := self.queue.get()) is not None:
+            if self.failed is not None:
+                continue
+            try:
+                if not self.ops:
+                    self.ensure_repo()
+                op = CommitOperationAdd(path_in_repo=f"data/{path.name}", path_or_fileobj=str(path))
+                self.api.preupload_lfs_files(self.repo_id, additions=[op], repo_type="dataset",
+                                             revision=self.revision)
+                self.ops.append(op)
+            except BaseException as exc:  # re-raised in the caller's thread by `finish`
+                self.failed = exc
+
+    def ensure_repo(self) -> None:
+        """Create the repo unless it exists (remembering whether this import created it)."""
+        if not self.api.repo_exists(self.repo_id, repo_type="dataset"):
+            self.api.create_repo(self.repo_id, repo_type="dataset", exist_ok=True, private=self.private)
+            self.created = True
+
+    def finish_quietly(self) -> None:
+        """Wait for the uploads in flight, ignoring their errors (the import failed anyway)."""
+        try:
+            self.finish()
+        except BaseException:
+            pass
+
+    def finish(self) -> list[Any]:
+        """Wait for every upload; the operations, in shard order."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.failed is not None:
+            raise self.failed
+        return self.ops
+
+
+def import_split(api: Any, source: Source, repo_id: str, *, split: str = "train", revision: str = "main",
+                 private: bool = False, message: str | None = None, work_dir: str | Path | None = None,
+                 progress: Progress | None = None, step: Step | None = None, **options: Any) -> ImportResult:
+    """Convert `source` into split `split` of dataset repo `repo_id` and commit it with the merged card.
+
+    The repo is created (`private` or not) when it does not exist, and deleted again if the import fails before
+    its commit. `options` go to `convert` (`max_shard_bytes`, `row_group_size`, `memory_limit`, `threads`).
+
+    Args:
+        api: a `huggingface_hub.HfApi` for the hub and token to import with.
+        progress: called with the conversion's stage and fraction done.
+        step: called with a readable line at each step after the conversion.
+
+    Raises:
+        InvalidInputError: a bad source, split, table or setting, or a source without rows (nothing committed).
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.hf_api import RepoFile
+
+    check_split_name(split)
+    ref = parse_repo_id(repo_id, "dataset")
+    uploads = _ShardUploads(api, ref.repo_id, revision=revision, private=private)
+    with tempfile.TemporaryDirectory(prefix="vitrine-import-", dir=work_dir) as tmp:
+        try:
+            converted = convert(source, Path(tmp), split=split, progress=progress, on_shard=uploads.submit, **options)
+            if step is not None:
+                step(f"Uploading {len(converted.files)} shard(s) of {converted.num_rows:,} rows")
+            ops = uploads.finish()
+        except BaseException:
+            uploads.finish_quietly()
+            if uploads.created:  # nothing was committed to it: leave no empty repo behind
+                api.delete_repo(ref.repo_id, repo_type="dataset", missing_ok=True)
+            raise
+        head = api.dataset_info(ref.repo_id, revision=revision).sha
+        files = {f.path: f.size for f in api.list_repo_tree(ref.repo_id, repo_type="dataset", revision=head,
+                                                             recursive=True) if isinstance(f, RepoFile)}
+        card = None
+        if "README.md" in files:
+            local = api.hf_hub_download(ref.repo_id, "README.md", repo_type="dataset", revision=head,
+                                        local_dir=Path(tmp) / "card")
+            card = Path(local).read_text(encoding="utf-8")
+        plan = plan_commit(converted, existing_card=card, repo_files=files, title=ref.name, source=source)
+        for op, (path_in_repo, _) in zip(ops, plan.add, strict=True):  # both in shard order
+            op.path_in_repo = path_in_repo  # its object is uploaded already; only the name it gets changes
+        operations: list[Any] = [CommitOperationDelete(path_in_repo=p) for p in plan.delete]
+        operations += [*ops, CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=plan.card.encode())]
+        if step is not None:
+            step(f"Committing {len(ops)} file(s) and the card to {ref.repo_id}@{revision}")
+        commit = api.create_commit(ref.repo_id, operations, repo_type="dataset", revision=revision,
+                                   parent_commit=head,
+                                   commit_message=message or f"Import {source.label} as split {split}")
+        size = sum(f.stat().st_size for f in converted.files)
+    return ImportResult(ref.repo_id, revision, split, converted.num_rows, len(converted.files), size, commit.oid,
+                        uploads.created)

@@ -1,0 +1,526 @@
+"""Blobs in an S3-compatible bucket (boto3), verified before they appear, with a bounded local cache for files.
+
+Layout under `s3://bucket/prefix/`: `sha256/ab/cd/<oid>` (the blobs, as in a local store), `tmp/<uuid>` (a finished
+upload whose sha256 was not known in advance, before its server-side copy into place) and `touched/<oid>` (empty
+markers: S3 objects cannot be re-dated, so `touch` dates a marker and `age_seconds` takes the newer of the two).
+
+A write streams into a multipart upload, one part at a time (memory stays at about two parts whatever the size),
+hashing as it goes. When the caller announced the sha256 (LFS), the upload goes straight to the blob's key and is
+completed only once the bytes hash to it and the size matches; otherwise it is completed under `tmp/` and copied into
+place. An interrupted write leaves an unfinished multipart upload or a `tmp/` object, never a visible blob; `gc`
+aborts and deletes those once older than its grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from registry.blobs import CHUNK, SHA256_RE, StoredBlob, check_oid, git_blob_oid, storage_errors
+from registry.errors import InvalidInputError, PayloadTooLargeError, StorageUnavailableError
+
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
+_MAX_PARTS = 10_000
+
+
+def _missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in _MISSING
+
+
+@contextmanager
+def _s3_errors(what: str) -> Iterator[None]:
+    """Turn a bucket that cannot be reached or refuses the request into StorageUnavailableError."""
+    try:
+        yield
+    except ClientError as exc:
+        if _missing(exc):
+            raise
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise StorageUnavailableError(
+            f"The hub's blob storage refused to {what} ({code}); nothing was changed. Retry later.") from exc
+    except BotoCoreError as exc:  # connection refused, timeouts, missing credentials
+        raise StorageUnavailableError(
+            f"The hub's blob storage cannot be reached to {what} ({type(exc).__name__}). Retry later.") from exc
+
+
+@dataclass
+class _StaleObject:
+    """A `tmp/` object left by an interrupted copy into place."""
+
+    store: S3BlobStore
+    key: str
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        """Delete it."""
+        self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key)
+
+
+@dataclass
+class _StaleUpload:
+    """A multipart upload that never completed (the hub died or the client went away)."""
+
+    store: S3BlobStore
+    key: str
+    upload_id: str
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        """Abort it, which frees its parts."""
+        try:
+            self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id)
+        except ClientError as exc:
+            if not (missing_ok and _missing(exc)):
+                raise
+
+
+class _Write:
+    """One blob being written: parts uploaded in order, hashed in order, completed only once verified."""
+
+    def __init__(self, store: S3BlobStore, *, expected_oid: str | None, max_size: int | None,
+                 expected_size: int | None = None) -> None:
+        self.store = store
+        self.max_size = max_size
+        # S3 takes at most 10,000 parts: a file known to be larger gets larger parts.
+        biggest = expected_size if expected_size is not None else max_size or 0
+        self.part_bytes = max(store.part_bytes, -(-biggest // _MAX_PARTS))
+        self.direct = expected_oid is not None  # the final key is known: no copy needed
+        self.key = store.key(expected_oid) if expected_oid is not None else f"{store.prefix}tmp/{uuid.uuid4().hex}"
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.buf = bytearray()
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.inflight: Future[None] | None = None
+
+    def feed(self, chunk: bytes | bytearray) -> bytearray | None:
+        """Take `chunk`; returns a full part when one is ready to upload."""
+        self.size += len(chunk)
+        if self.max_size is not None and self.size > self.max_size:
+            raise PayloadTooLargeError(f"Upload exceeds the limit of {self.max_size} bytes.")
+        self.buf += chunk
+        if len(self.buf) < self.part_bytes:
+            return None
+        part, self.buf = self.buf, bytearray()  # handed over, not copied
+        return part
+
+    def upload_part(self, part: bytes | bytearray) -> None:
+        """Hash and upload one part (parts come one at a time, in order)."""
+        self.sha.update(part)
+        client, bucket = self.store.client, self.store.bucket
+        with _s3_errors("store an upload"):
+            if self.upload_id is None:
+                self.upload_id = client.create_multipart_upload(Bucket=bucket, Key=self.key)["UploadId"]
+            number = len(self.parts) + 1
+            etag = client.upload_part(Bucket=bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
+                                      Body=part)["ETag"]
+        self.parts.append({"PartNumber": number, "ETag": etag})
+
+    def finish(self, *, expected_oid: str | None, expected_size: int | None) -> StoredBlob:
+        """Verify what arrived and only then make it the blob; raises InvalidInputError (and aborts) on a mismatch."""
+        if self.inflight is not None:
+            self.inflight.result()
+        rest = bytes(self.buf)
+        self.buf.clear()
+        self.sha.update(rest)
+        oid = self.sha.hexdigest()
+        if expected_size is not None and self.size != expected_size:
+            raise InvalidInputError(f"Size mismatch: announced {expected_size} bytes, received {self.size}.")
+        if expected_oid is not None and oid != expected_oid:
+            raise InvalidInputError(f"sha256 mismatch: announced {expected_oid}, received content hashes to {oid}.")
+        client, bucket, final = self.store.client, self.store.bucket, self.store.key(oid)
+        with _s3_errors("store an upload"):
+            if self.upload_id is None:  # it all fit in one part: one PUT straight to its name
+                client.put_object(Bucket=bucket, Key=final, Body=rest)
+            else:
+                if rest:
+                    number = len(self.parts) + 1
+                    etag = client.upload_part(Bucket=bucket, Key=self.key, UploadId=self.upload_id,
+                                              PartNumber=number, Body=rest)["ETag"]
+                    self.parts.append({"PartNumber": number, "ETag": etag})
+                client.complete_multipart_upload(Bucket=bucket, Key=self.key, UploadId=self.upload_id,
+                                                 MultipartUpload={"Parts": self.parts})
+                self.upload_id = None
+                if not self.direct:
+                    if not self.store.exists(oid):
+                        client.copy({"Bucket": bucket, "Key": self.key}, bucket, final, Config=self.store.transfer)
+                    client.delete_object(Bucket=bucket, Key=self.key)
+        return StoredBlob(oid, self.size)
+
+    def abort(self) -> None:
+        """Drop whatever was uploaded (best effort: `gc` aborts what this misses)."""
+        try:
+            if self.inflight is not None:
+                self.inflight.exception()  # wait: a part still uploading would outlive the abort
+        except BaseException:  # it failed or was cancelled: either way it is over
+            pass
+        try:
+            if self.upload_id is not None:
+                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                         UploadId=self.upload_id)
+        except Exception:
+            pass
+
+
+class _Cache:
+    """Blobs materialised as local files for callers that need a path; bounded, least recently used evicted."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._total: int | None = None  # estimate; re-measured when it says the bound is passed
+
+    def file(self, oid: str) -> Path:
+        """Where blob `oid` lies in the cache (whether or not it does)."""
+        return self.root / "sha256" / oid[:2] / oid[2:4] / oid
+
+    def lookup(self, oid: str) -> Path | None:
+        """The cached file of `oid`, marked as just used; None when not cached."""
+        p = self.file(oid)
+        try:
+            os.utime(p)
+        except OSError:
+            return None
+        return p
+
+    def fetch(self, oid: str, download: Callable[[BinaryIO], None]) -> Path:
+        """The cached file of `oid`, downloaded (to a temp file, verified, renamed) if not cached yet."""
+        with self._guard:
+            lock = self._locks.setdefault(oid, threading.Lock())
+        with lock:
+            hit = self.lookup(oid)
+            if hit is not None:
+                return hit
+            final = self.file(oid)
+            tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+            try:
+                with storage_errors(), open(tmp, "wb") as fh:
+                    download(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if _hash_file(tmp) != oid:
+                    raise StorageUnavailableError(f"Blob {oid} in the bucket does not hash to its name; run vitrine fsck.")
+                added = tmp.stat().st_size
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+            finally:
+                tmp.unlink(missing_ok=True)
+        with self._guard:
+            self._locks.pop(oid, None)
+        self._evict(keep=oid, added=added)
+        return final
+
+    def drop(self, oid: str) -> None:
+        """Forget the cached copy of `oid`."""
+        self.file(oid).unlink(missing_ok=True)
+
+    def stale(self, older_than: float) -> list[Path]:
+        """Temp files of downloads that never finished."""
+        cutoff = time.time() - older_than
+        return [p for p in self.tmp.glob("*.part") if p.stat().st_mtime < cutoff]
+
+    def _evict(self, *, keep: str, added: int) -> None:
+        with self._guard:
+            if self._total is not None:
+                self._total += added
+                if self._total <= self.max_bytes:
+                    return
+            files = []
+            for p in (self.root / "sha256").glob("*/*/*"):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue  # evicted meanwhile by another process
+                files.append((st.st_mtime, st.st_size, p))
+            total = sum(size for _, size, _ in files)
+            for _, size, p in sorted(files, key=lambda f: f[0]):
+                if total <= self.max_bytes:
+                    break
+                if p.name == keep:
+                    continue
+                p.unlink(missing_ok=True)  # an open file stays readable to whoever holds it
+                total -= size
+            self._total = total
+
+
+class _RangeStream:
+    """A blob's bytes from some offset on, read in order; `read(n)` gives n bytes unless the blob ends first."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (all that is left for -1); fewer only at the end."""
+        if n < 0:
+            return cast(bytes, self.body.read())
+        out = bytearray()
+        while len(out) < n:
+            chunk = self.body.read(n - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.body.close()
+
+    def __enter__(self) -> _RangeStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class S3BlobStore:
+    """Blobs in `s3://bucket/prefix/`; endpoint, region and credentials come from the usual `AWS_*` variables."""
+
+    def __init__(self, bucket: str, prefix: str, *, cache_dir: Path, cache_bytes: int, part_bytes: int,
+                 create_bucket: bool = False) -> None:
+        self.bucket = bucket
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.part_bytes = part_bytes
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        self.client = boto3.session.Session().client(
+            "s3", region_name=region,
+            config=Config(max_pool_connections=32, retries={"max_attempts": 5, "mode": "standard"}),
+        )
+        self.transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes)
+        self.cache = _Cache(Path(cache_dir), cache_bytes)
+        self._parts = ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-parts")
+        self._check_bucket(create_bucket)
+
+    def _check_bucket(self, create: bool) -> None:
+        endpoint = self.client.meta.endpoint_url
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageUnavailableError(
+                    f"VITRINE_STORAGE_URL: bucket {self.bucket!r} at {endpoint} refused access ({code}); check "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket's policy.") from exc
+        except NoCredentialsError as exc:
+            raise StorageUnavailableError(
+                f"VITRINE_STORAGE_URL: no credentials for bucket {self.bucket!r}; set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY.") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(
+                f"VITRINE_STORAGE_URL: cannot reach the S3 endpoint {endpoint} for bucket {self.bucket!r} "
+                f"({exc}); set AWS_ENDPOINT_URL to the S3 server's URL.") from exc
+        if not create:
+            raise StorageUnavailableError(
+                f"VITRINE_STORAGE_URL: bucket {self.bucket!r} does not exist at {endpoint}. Create it (for instance "
+                f"`aws s3 mb s3://{self.bucket}`) or set VITRINE_S3_CREATE_BUCKET=1.")
+        with _s3_errors(f"create bucket {self.bucket!r}"):
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def key(self, oid: str) -> str:
+        """The object key of blob `oid`."""
+        check_oid(oid)
+        return f"{self.prefix}sha256/{oid[:2]}/{oid[2:4]}/{oid}"
+
+    def _touch_key(self, oid: str) -> str:
+        return f"{self.prefix}touched/{oid}"
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            with _s3_errors("read a blob"):
+                return cast(dict[str, Any], self.client.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    # Reads.
+
+    def path(self, oid: str) -> Path:
+        """A local file holding blob `oid`, fetched into the cache if need be (FileNotFoundError if absent)."""
+        key = self.key(oid)
+
+        def download(fh: BinaryIO) -> None:
+            body = self._get(key, oid)
+            with body:
+                while chunk := body.read(CHUNK):
+                    fh.write(chunk)
+
+        return self.cache.fetch(oid, download)
+
+    def local_path(self, oid: str) -> Path | None:
+        """The cached file of blob `oid`, or None (then stream it with `open_range`)."""
+        check_oid(oid)
+        return self.cache.lookup(oid)
+
+    def _get(self, key: str, oid: str, start: int = 0) -> Any:
+        try:
+            with _s3_errors("read a blob"):
+                args: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+                return self.client.get_object(Bucket=self.bucket, Key=key, **args)["Body"]
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(f"blob {oid} is not in the store") from None
+            raise
+
+    def exists(self, oid: str) -> bool:
+        """Whether blob `oid` is stored in the bucket."""
+        return self._head(self.key(oid)) is not None
+
+    def size(self, oid: str) -> int:
+        """Size in bytes of blob `oid` (FileNotFoundError if absent)."""
+        head = self._head(self.key(oid))
+        if head is None:
+            raise FileNotFoundError(f"blob {oid} is not in the store")
+        return int(head["ContentLength"])
+
+    def open(self, oid: str) -> BinaryIO:
+        """Open blob `oid` for reading (its cached file)."""
+        return open(self.path(oid), "rb")
+
+    def open_range(self, oid: str, start: int = 0) -> BinaryIO:
+        """A stream of blob `oid` from byte `start` on, straight from the bucket."""
+        return cast(BinaryIO, _RangeStream(self._get(self.key(oid), oid, start)))
+
+    def read(self, oid: str) -> bytes:
+        """Whole content of a (small) blob, through the cache."""
+        return self.path(oid).read_bytes()
+
+    def verify(self, oid: str) -> bool:
+        """Re-hash blob `oid` as the bucket holds it (not the cache) and say whether it matches its name."""
+        h = hashlib.sha256()
+        with _RangeStream(self._get(self.key(oid), oid)) as body:
+            while chunk := body.read(CHUNK):
+                h.update(chunk)
+        return h.hexdigest() == oid
+
+    # Writes.
+
+    def put_bytes(self, data: bytes, *, expected_oid: str | None = None) -> StoredBlob:
+        """Store `data`; returns its sha256, size and git blob id."""
+        oid = hashlib.sha256(data).hexdigest()
+        if expected_oid is not None and oid != expected_oid:
+            raise InvalidInputError(f"sha256 mismatch: announced {expected_oid}, received content hashes to {oid}.")
+        with _s3_errors("store a blob"):
+            self.client.put_object(Bucket=self.bucket, Key=self.key(oid), Body=data)
+        return StoredBlob(oid, len(data), git_blob_oid(data))
+
+    def put_chunks(self, chunks: Iterable[bytes], *, expected_oid: str | None = None,
+                   expected_size: int | None = None) -> StoredBlob:
+        """Store the concatenation of `chunks`, streamed part by part and verified before it becomes visible."""
+        write = _Write(self, expected_oid=expected_oid, max_size=None, expected_size=expected_size)
+        try:
+            for chunk in chunks:
+                part = write.feed(chunk)
+                if part is not None:
+                    write.upload_part(part)
+            return write.finish(expected_oid=expected_oid, expected_size=expected_size)
+        except BaseException:
+            write.abort()
+            raise
+
+    async def put_async_stream(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        expected_oid: str | None = None,
+        expected_size: int | None = None,
+        max_size: int | None = None,
+    ) -> StoredBlob:
+        """Store an ASGI request body, verified against the announced oid and size before it becomes visible.
+
+        One part uploads (in a worker thread) while the next one arrives: memory holds about two parts.
+        """
+        write = _Write(self, expected_oid=expected_oid, max_size=max_size, expected_size=expected_size)
+        try:
+            async for chunk in chunks:
+                part = write.feed(chunk)
+                if part is None:
+                    continue
+                if write.inflight is not None:
+                    await asyncio.wrap_future(write.inflight)
+                write.inflight = self._parts.submit(write.upload_part, part)
+            done = self._parts.submit(write.finish, expected_oid=expected_oid, expected_size=expected_size)
+            return await asyncio.wrap_future(done)
+        except BaseException:
+            # Also on cancellation (the client went away): abort in the background, never blocking the loop.
+            self._parts.submit(write.abort)
+            raise
+
+    def delete(self, oid: str) -> None:
+        """Remove blob `oid` (and its touch marker and cached copy) if present."""
+        with _s3_errors("delete a blob"):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(oid))
+            self.client.delete_object(Bucket=self.bucket, Key=self._touch_key(oid))
+        self.cache.drop(oid)
+
+    def iter_oids(self) -> Iterator[str]:
+        """Every blob oid in the bucket."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{self.prefix}sha256/")
+        with _s3_errors("list blobs"):
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"].rsplit("/", 1)[-1]
+                    if SHA256_RE.match(name):
+                        yield name
+
+    def touch(self, oid: str) -> None:
+        """Mark blob `oid` as just used (a dated marker object), so `gc` grants it a full grace period."""
+        with _s3_errors("mark a blob used"):
+            self.client.put_object(Bucket=self.bucket, Key=self._touch_key(oid), Body=b"")
+
+    def age_seconds(self, oid: str) -> float:
+        """Seconds since blob `oid` was last written or touched."""
+        head = self._head(self.key(oid))
+        if head is None:
+            raise FileNotFoundError(f"blob {oid} is not in the store")
+        newest = head["LastModified"].timestamp()
+        marker = self._head(self._touch_key(oid))
+        if marker is not None:
+            newest = max(newest, marker["LastModified"].timestamp())
+        return time.time() - newest
+
+    def stale_temp_files(self, older_than: float) -> Sequence[_StaleObject | _StaleUpload | Path]:
+        """Unfinished multipart uploads, `tmp/` objects and cache downloads older than `older_than` seconds."""
+        cutoff = time.time() - older_than
+        found: list[_StaleObject | _StaleUpload | Path] = []
+        with _s3_errors("list unfinished uploads"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                              Prefix=f"{self.prefix}tmp/"):
+                found += [_StaleObject(self, o["Key"]) for o in page.get("Contents", [])
+                          if o["LastModified"].timestamp() < cutoff]
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                     Prefix=self.prefix):
+                found += [_StaleUpload(self, u["Key"], u["UploadId"]) for u in page.get("Uploads", [])
+                          if u["Initiated"].timestamp() < cutoff]
+        return [*found, *self.cache.stale(older_than)]
+
+    def unfinished_uploads(self) -> list[str]:
+        """Keys of the multipart uploads not completed nor aborted (any age)."""
+        with _s3_errors("list unfinished uploads"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            return [u["Key"] for page in pages for u in page.get("Uploads", [])]
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
