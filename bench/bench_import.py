@@ -1,12 +1,11 @@
 """`vitrine dataset import` of a generated CSV vs DuckDB's own CSV -> parquet COPY, in one run.
 
-    .venv/bin/python -m bench.bench_import [--rows 10000000] [--repeat 3] [--workdir DIR] [--lfs]
+    .venv/bin/python -m bench.bench_import [--rows 10000000] [--repeat 3] [--workdir DIR]
 
 The CSV (id, text, lang, label, score) is generated with DuckDB. DuckDB's own
 `COPY (SELECT * FROM read_csv(...)) TO 'x.parquet' (FORMAT parquet)` is timed in this process; then
 `vitrine dataset import` (conversion, hashing, upload and commit to a local `vitrine serve` on a free port
-with a fresh temp home, shards through Xet as a default install sends them, or Git LFS with `--lfs`) runs as a
-child process; the two alternate `--repeat` times and the fastest run of
+with a fresh temp home; a default install, hf_xet included) runs as a child process; the two alternate `--repeat` times and the fastest run of
 each counts. Ratio = DuckDB time / import time (aim >= 0.8). The import's
 peak RSS comes from getrusage(RUSAGE_CHILDREN) in a small wrapper process whose only child the import is
 (aim < 500 MiB).
@@ -54,8 +53,7 @@ def copy_with_duckdb(csv: Path, out: Path) -> float:
     return time.perf_counter() - t
 
 
-def import_to_fresh_hub(csv: Path, rows: int, work: Path, memory_limit: str | None, *,
-                        lfs: bool = False) -> tuple[float, int, str]:
+def import_to_fresh_hub(csv: Path, rows: int, work: Path, memory_limit: str | None) -> tuple[float, int, str]:
     """Seconds `vitrine dataset import` takes into a hub on a fresh home, its peak RSS (KiB), its first line.
 
     A fresh home each time: a hub that already holds the shards would skip their upload.
@@ -67,9 +65,7 @@ def import_to_fresh_hub(csv: Path, rows: int, work: Path, memory_limit: str | No
     try:
         client_env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_TOKEN": token,
                       "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HOME": str(work / "hf")}
-        client_env.pop("HF_HUB_DISABLE_XET", None)
-        if lfs:
-            client_env["HF_HUB_DISABLE_XET"] = "1"
+        client_env.pop("HF_HUB_DISABLE_XET", None)  # the import picks LFS for its shards itself
         cmd = [VITRINE, "dataset", "import", str(csv), "bench/reviews", "--split", "train", "--work-dir", str(work)]
         if memory_limit:
             cmd += ["--memory-limit", memory_limit]
@@ -95,8 +91,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternated; the fastest of each counts")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--memory-limit", default=None, help="passed to `vitrine dataset import --memory-limit`")
-    parser.add_argument("--lfs", action="store_true", help="upload the shards through Git LFS (HF_HUB_DISABLE_XET=1) "
-                        "instead of Xet, as a client without hf_xet does")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vitrine-bench-import-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -113,7 +107,7 @@ def main() -> None:
     peer_times, import_times, peaks = [], [], []
     for _ in range(args.repeat):  # alternated, so a busy moment of the machine does not land on one side only
         peer_times.append(copy_with_duckdb(csv, peer_out))
-        elapsed, peak_kib, first_line = import_to_fresh_hub(csv, args.rows, work, args.memory_limit, lfs=args.lfs)
+        elapsed, peak_kib, first_line = import_to_fresh_hub(csv, args.rows, work, args.memory_limit)
         import_times.append(elapsed)
         peaks.append(peak_kib)
     peer_size = peer_out.stat().st_size
@@ -122,7 +116,6 @@ def main() -> None:
     mib = size / 2**20
     t_duckdb, t_import = min(peer_times), min(import_times)
     print(first_line)
-    print(f"shards uploaded through {'Git LFS' if args.lfs else 'Xet (hf_xet installed, the default)'}")
     print(f"\nCSV: {args.rows:,} rows, {mib:.0f} MiB -> parquet {peer_size / 2**20:.0f} MiB; {os.cpu_count()} cores; "
           f"best of {args.repeat}")
     print(f"duckdb COPY to parquet      {t_duckdb:6.2f}s ({mib / t_duckdb:6.1f} MiB/s)  runs: "
