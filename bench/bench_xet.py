@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.bench_xet [--size-mib 1024]
 
 Each client runs in its own process (huggingface_hub reads HF_HUB_DISABLE_XET at import): upload_file and
-hf_hub_download with Xet on, then the same with Xet off (LFS, plain resolve). The re-upload changes 1 KiB in
-the middle of the file and uploads it from a fresh HF_HOME (no local chunk cache), so only the hub's dedupe
+hf_hub_download with Xet on, then the same with Xet off (LFS, plain resolve), beside the copy limit of this
+machine: `sha256sum` then `cp` of the same file (what an upload must at least do: read and hash it, write it
+once more). The re-upload changes 1 MiB in the middle of the file (aim: at most 5 % of it sent) and uploads it from a fresh HF_HOME (no local chunk cache), so only the hub's dedupe
 answer spares the unchanged chunks: it reports the xorb bytes the hub received. Server RSS is sampled every
 20 ms throughout, beside its RSS at rest (aim: under 200 MiB more).
 """
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -46,6 +48,15 @@ def run_client(endpoint: str, token: str, home: Path, *, xet: bool, args: list[s
         env["HF_HUB_DISABLE_XET"] = "1"
     out = subprocess.run([sys.executable, "-c", CLIENT, *args], env=env, capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def copy_limit(src: Path, dest: Path) -> float:
+    """Seconds `sha256sum src` then `cp src dest` take (the page cache warm, as for the clients)."""
+    t = time.perf_counter()
+    subprocess.run(["sha256sum", str(src)], check=True, capture_output=True)
+    subprocess.run(["cp", str(src), str(dest)], check=True)
+    os.sync()
+    return time.perf_counter() - t
 
 
 def main() -> None:
@@ -79,6 +90,7 @@ def main() -> None:
 
         size = src.stat().st_size
         results = {
+            "sha256sum_cp_s": copy_limit(src, work / "copy.bin"),
             "xet_upload_s": run_client(endpoint, token, work / "hf-a", xet=True, args=["up", "bench/big", str(src), "x.bin"]),
             "lfs_upload_s": run_client(endpoint, token, work / "hf-b", xet=False, args=["up", "bench/big", str(other), "l.bin"]),
             "xet_download_s": run_client(endpoint, token, work / "hf-c", xet=True, args=["down", "bench/big", str(work / "c1"), "x.bin"]),
@@ -86,7 +98,7 @@ def main() -> None:
         }
         with open(src, "r+b") as fh:
             fh.seek(size // 2)
-            fh.write(b"\x5a" * 1024)
+            fh.write(b"\x5a" * (1 << 20))
         before = received()
         results["xet_reupload_s"] = run_client(endpoint, token, work / "hf-e", xet=True,
                                                args=["up", "bench/big", str(src), "x.bin"])
@@ -97,6 +109,12 @@ def main() -> None:
             print(f"{key:24} {value:12.2f}" if isinstance(value, float) else f"{key:24} {value:12d}")
         print(f"{'upload MiB/s (xet, lfs)':24} {size / 2**20 / results['xet_upload_s']:8.1f} "
               f"{size / 2**20 / results['lfs_upload_s']:8.1f}")
+        limit = results["sha256sum_cp_s"]
+        print(f"ratios: xet upload / copy limit {limit / results['xet_upload_s']:.2f}x, lfs upload / copy limit "
+              f"{limit / results['lfs_upload_s']:.2f}x, xet download / plain resolve "
+              f"{results['http_download_s'] / results['xet_download_s']:.2f}x (time ratios, higher is faster)")
+        print(f"re-upload with 1 MiB changed sent {results['reupload_bytes_sent'] / size:.2%} of the file (aim <= 5%); "
+              f"server RSS {results['server_max_rss_mib'] - idle_rss_mib:.0f} MiB above idle (aim < 200)")
     finally:
         sampler.running = False
         server.terminate()

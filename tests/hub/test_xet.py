@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -512,3 +514,61 @@ def test_fsck_and_gc_know_xorbs(tmp_path: Path) -> None:
         assert fsck.returncode == 1 and f"xorb {hash_to_str(xhash)}" in fsck.stdout + fsck.stderr
     finally:
         server.stop()
+
+
+RETRYING_UPLOAD = """
+import hashlib, json, sys, time
+from huggingface_hub import HfApi
+api = HfApi()
+for attempt in range(60):  # what a user (or a job runner) does when an upload dies with the server: try again
+    try:
+        api.upload_file(path_or_fileobj={path!r}, path_in_repo="big.bin", repo_id={repo!r})
+        break
+    except Exception as exc:
+        print("attempt", attempt, type(exc).__name__, file=sys.stderr)
+        time.sleep(1)
+print(json.dumps({{"attempts": attempt + 1}}))
+"""
+
+
+def test_sigkill_during_a_xet_upload_then_the_retry_completes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    server = start_server(home)
+    port = int(server.url.rsplit(":", 1)[1])
+    repo_id = "acme/crash-xet"
+    HfApi(endpoint=server.url, token=server.admin_token).create_repo(repo_id)
+    data = opaque_bytes(150 * 1024 * 1024)  # three xorbs: the kill lands between two of them
+    (tmp_path / "big.bin").write_bytes(data)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_XET", "HF_XET_CACHE")}
+    env.update(HF_ENDPOINT=server.url, HF_TOKEN=server.admin_token, HF_HOME=str(tmp_path / "hf"),
+               HF_HUB_DISABLE_PROGRESS_BARS="1")
+    client = subprocess.Popen([sys.executable, "-c", RETRYING_UPLOAD.format(path=str(tmp_path / "big.bin"),
+                                                                            repo=repo_id)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while (seen := stats(server)).get("xet_xorbs_received", 0) < 1:  # the first xorb is in: under way
+            assert time.time() < deadline and client.poll() is None, "the upload never reached the hub"
+            time.sleep(0.05)
+        server.stop(signal.SIGKILL)
+        assert seen.get("xet_shards_received", 0) == 0  # killed before the shard, so before any commit
+        fsck = subprocess.run([VITRINE, "fsck", "--home", str(home), "--quiet"], capture_output=True, text=True,
+                              env=server_env(home))
+        assert fsck.returncode == 0 and "clean" in fsck.stdout, fsck.stdout + fsck.stderr
+        server = start_server(home, port=port)  # same address: the client's retries find it again
+        out, err = client.communicate(timeout=300)
+    finally:
+        if client.poll() is None:
+            client.kill()
+        server.stop()
+    assert client.returncode == 0, err[-4000:]
+    assert json.loads(out.strip().splitlines()[-1])["attempts"] >= 1
+    restarted = start_server(home, port=port)
+    try:
+        got = httpx.get(f"{restarted.url}/{repo_id}/resolve/main/big.bin", headers=bearer(restarted.admin_token))
+        assert got.status_code == 200 and sha(got.content) == sha(data)
+    finally:
+        restarted.stop()
+    fsck = subprocess.run([VITRINE, "fsck", "--home", str(home), "--quiet"], capture_output=True, text=True,
+                          env=server_env(home))
+    assert fsck.returncode == 0 and "clean" in fsck.stdout, fsck.stdout + fsck.stderr
