@@ -51,7 +51,8 @@ def run_client(endpoint: str, token: str, home: Path, *, xet: bool, args: list[s
 
 
 def copy_limit(src: Path, dest: Path) -> float:
-    """Seconds `sha256sum src` then `cp src dest` take (the page cache warm, as for the clients)."""
+    """Seconds `sha256sum src` then `cp src dest`, synced, take (the source in the page cache, as for the clients)."""
+    os.sync()  # the source was just written: its own writeback is not part of the copy
     t = time.perf_counter()
     subprocess.run(["sha256sum", str(src)], check=True, capture_output=True)
     subprocess.run(["cp", str(src), str(dest)], check=True)
@@ -98,7 +99,7 @@ def main() -> None:
         }
         with open(src, "r+b") as fh:
             fh.seek(size // 2)
-            fh.write(b"\x5a" * (1 << 20))
+            fh.write(os.urandom(1 << 20))  # random: a run of one byte would compress to nearly nothing
         before = received()
         results["xet_reupload_s"] = run_client(endpoint, token, work / "hf-e", xet=True,
                                                args=["up", "bench/big", str(src), "x.bin"])
