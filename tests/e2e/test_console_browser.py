@@ -8,10 +8,8 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pyarrow as pa
@@ -21,11 +19,11 @@ from huggingface_hub import HfApi
 
 from tests.apps.hubmodels import push_task_model
 from tests.conftest import ROOT, Server, free_port, start_server
+from tests.e2e.consoles import running_console
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 REPO, DATASET = "tour/classifier", "tour/reviews"
-STREAMLIT = str(Path(sys.executable).parent / "streamlit")
 
 
 def _evaluate(hub: Server, revision: str) -> None:
@@ -60,26 +58,10 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str
                     repo_id=DATASET, repo_type="dataset")
     _evaluate(hub, "v1")
     _evaluate(hub, "main")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VITRINE_", "HF_TOKEN"))}
-    env.update(VITRINE_ENDPOINT=hub.url, PYTHONPATH=str(ROOT))
-    with open(tmp / "console.log", "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([STREAMLIT, "run", str(ROOT / "apps" / "console" / "app.py"), "--server.headless",
-                                 "true", "--server.port", str(console_port), "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{console_url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, (tmp / "console.log").read_text()
-            time.sleep(0.2)
-        yield hub, console_url
+        with running_console(hub.url, console_port, tmp):
+            yield hub, console_url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
         hub.stop()
 
 

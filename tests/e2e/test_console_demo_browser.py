@@ -4,25 +4,19 @@ prediction. The screenshot is kept under test-artifacts/."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from huggingface_hub import HfApi
 
 from tests.apps.hubmodels import push_task_model
 from tests.conftest import ROOT, Server, free_port
+from tests.e2e.consoles import running_console
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-STREAMLIT = str(Path(sys.executable).parent / "streamlit")
 ORG = "demoview"
 REPO = f"{ORG}/private-sentiment"
 TEXT = "The food was wonderful and the service was great"
@@ -31,29 +25,8 @@ TEXT = "The food was wonderful and the service was great"
 @pytest.fixture(scope="module")
 def console(hub: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a console started on the session's hub."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    tmp = tmp_path_factory.mktemp("demo-console")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VITRINE_", "HF_TOKEN"))}
-    env.update(VITRINE_ENDPOINT=hub.url, PYTHONPATH=str(ROOT))
-    with open(tmp / "console.log", "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([STREAMLIT, "run", str(ROOT / "apps" / "console" / "app.py"), "--server.headless",
-                                 "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, (tmp / "console.log").read_text()
-            time.sleep(0.2)
+    with running_console(hub.url, free_port(), tmp_path_factory.mktemp("demo-console")) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Chromium at /usr/bin/chromium")

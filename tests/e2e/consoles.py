@@ -1,0 +1,44 @@
+"""A real console (`streamlit run apps/console/app.py`) on a loopback port, for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ROOT
+
+STREAMLIT = str(Path(sys.executable).parent / "streamlit")
+
+
+@contextmanager
+def running_console(hub_url: str, port: int, log_dir: Path) -> Iterator[str]:
+    """Start the console on `port` against the hub at `hub_url`, yield its URL once healthy, stop it after."""
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VITRINE_", "HF_TOKEN"))}
+    env.update(VITRINE_ENDPOINT=hub_url, PYTHONPATH=str(ROOT))
+    with open(log_dir / "console.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([STREAMLIT, "run", str(ROOT / "apps" / "console" / "app.py"), "--server.headless",
+                                 "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, (log_dir / "console.log").read_text()
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
