@@ -7,7 +7,6 @@ import argparse
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from alembic.runtime.migration import MigrationContext
 import registry.webhooks  # noqa: F401  (its tables are on db.metadata)
 from hub.cli import db as db_cli
 from registry import db, migrations
+from tests.backends import PG_ADMIN_URL, postgres_database
 
-PG_ADMIN_URL = os.environ.get("VITRINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parents[2]
 
 # The tables of the release before migrations (git fdfb65c), made the way that release made them: create_all.
@@ -45,16 +44,9 @@ def _pg_admin() -> sa.Engine:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards (skipped without a server)."""
-    admin = _pg_admin()
-    name = f"vitrine_mig_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+    _pg_admin().dispose()  # skips the test when there is no server
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
