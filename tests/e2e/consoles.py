@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,3 +43,20 @@ def running_console(hub_url: str, port: int, log_dir: Path) -> Iterator[str]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def console_app(hub_url: str, monkeypatch: Any, token: str | None, **params: str) -> Any:
+    """One AppTest run of the console against `hub_url` as `token` (none: signed out), with URL query `params`."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VITRINE_ENDPOINT", hub_url)
+    if token:
+        monkeypatch.setenv("VITRINE_TOKEN", token)
+    else:
+        monkeypatch.delenv("VITRINE_TOKEN", raising=False)
+    at = AppTest.from_file(str(ROOT / "apps" / "console" / "app.py"), default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at

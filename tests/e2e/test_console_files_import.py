@@ -13,30 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
+from tests.e2e.consoles import console_app
 from tests.conftest import Server
 from tests.helpers import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "apps" / "console" / "app.py")
 MANY = "filespage/many-files"
 N_FILES = 120  # with .gitattributes: 121 entries, three pages of 50
 ORG = "consoleimports"
 
 
 def _console(hub: Server, monkeypatch: pytest.MonkeyPatch, token: str | None, **params: str) -> Any:
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("VITRINE_ENDPOINT", hub.url)
-    if token:
-        monkeypatch.setenv("VITRINE_TOKEN", token)
-    else:
-        monkeypatch.delenv("VITRINE_TOKEN", raising=False)
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return console_app(hub.url, monkeypatch, token, **params)
 
 
 @pytest.fixture(scope="module")

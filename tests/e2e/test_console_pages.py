@@ -14,6 +14,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from tests.apps.hubmodels import push_task_model
+from tests.e2e.consoles import console_app
 from tests.conftest import Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,19 +60,7 @@ def site(hub: Server, admin_api: HfApi, tmp_path_factory: pytest.TempPathFactory
 
 
 def _console(hub: Server, monkeypatch: pytest.MonkeyPatch, token: str | None, **params: str) -> Any:
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("VITRINE_ENDPOINT", hub.url)
-    if token:
-        monkeypatch.setenv("VITRINE_TOKEN", token)
-    else:
-        monkeypatch.delenv("VITRINE_TOKEN", raising=False)
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return console_app(hub.url, monkeypatch, token, **params)
 
 
 @pytest.mark.parametrize(("who", "sees_hidden"), [("insider", True), ("outsider", False), ("anonymous", False),
