@@ -408,11 +408,15 @@ def count_download(reg: Registry, repo: RepoRecord) -> None:
 
 def like(reg: Registry, repo: RepoRecord, user: str) -> None:
     """`user` likes `repo` (idempotent)."""
-    with reg.write().begin() as conn:
-        have = conn.execute(sa.select(db.repo_likes.c.user).where(db.repo_likes.c.repo_id == repo.pk,
-                                                                  db.repo_likes.c.user == user)).first()
-        if have is None:
-            conn.execute(sa.insert(db.repo_likes).values(repo_id=repo.pk, user=user, created_at=db.now()))
+    try:
+        with reg.write().begin() as conn:
+            have = conn.execute(sa.select(db.repo_likes.c.user).where(db.repo_likes.c.repo_id == repo.pk,
+                                                                      db.repo_likes.c.user == user)).first()
+            if have is None:
+                conn.execute(sa.insert(db.repo_likes).values(repo_id=repo.pk, user=user, created_at=db.now()))
+    except IntegrityError:
+        # On PostgreSQL two likes at once may both find no row; the loser's row is the winner's: liked either way.
+        pass
 
 
 def unlike(reg: Registry, repo: RepoRecord, user: str) -> None:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
@@ -37,6 +38,36 @@ def pg_hub(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     server = start_server(tmp_path_factory.mktemp("pg-hub"), VITRINE_DATABASE_URL=pg_url)
     yield server
     server.stop()
+
+
+def test_racing_first_likes_and_downloads_on_postgres(pg_hub: Server, tmp_path: Path) -> None:
+    # Both are "update or insert" on a row that may not exist yet: the racers must not turn into 500s.
+    api = HfApi(endpoint=pg_hub.url, token=pg_hub.admin_token)
+    api.create_repo("acme/pg-likes")
+    api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="acme/pg-likes")
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def racer() -> None:
+        try:
+            start.wait()
+            # huggingface_hub 2.x has no `like`: the Hub's route, called directly.
+            r = httpx.post(f"{pg_hub.url}/api/models/acme/pg-likes/like", headers={"authorization": f"Bearer {pg_hub.admin_token}"})
+            assert r.status_code == 200, r.text
+            hf_hub_download("acme/pg-likes", "config.json", endpoint=pg_hub.url, token=pg_hub.admin_token,
+                            force_download=True, cache_dir=tmp_path / str(threading.get_ident()))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=racer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    info = api.model_info("acme/pg-likes", expand=["likes", "downloads"])
+    assert info.likes == 1
+    assert info.downloads == 8
 
 
 def test_roundtrip_and_race_on_postgres(pg_hub: Server, pg_url: str, tmp_path: Path) -> None:
