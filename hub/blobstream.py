@@ -2,6 +2,9 @@
 
 Everything about ranges (`Range`, `If-Range`, 206, 416, multipart/byteranges) stays Starlette's; only where the bytes
 come from changes: each seek opens a stream of the blob from that offset, read in a worker thread.
+
+With `VITRINE_S3_PRESIGN`, the bytes need not pass through the hub at all: `presigning_store` says whether a
+direction goes straight to the bucket, and `bucket_redirect` answers the Hub's way, a 302 to a short-lived URL.
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ import os
 import stat
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.types import Send
 
+from registry.core import Registry
 from registry.storage import BlobStore
+
+if TYPE_CHECKING:
+    from registry.s3store import S3BlobStore
 
 
 class _StoreFile:
@@ -75,3 +82,24 @@ class StoreBlobResponse(FileResponse):
     async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
         # There is no path to hand to the server.
         await super()._handle_simple(send, send_header_only, False)
+
+
+def presigning_store(reg: Registry, direction: str) -> S3BlobStore | None:
+    """The S3 store when `VITRINE_S3_PRESIGN` sends `direction` ("download" or "upload") straight to the bucket."""
+    if reg.settings.s3_presign not in (direction, "all"):
+        return None
+    from registry.s3store import S3BlobStore  # boto3 is imported only by hubs that use S3
+
+    return reg.blobs if isinstance(reg.blobs, S3BlobStore) else None
+
+
+def bucket_redirect(store: S3BlobStore, oid: str, *, ttl: int, filename: str, media_type: str,
+                    headers: Mapping[str, str]) -> Response:
+    """A 302 to a presigned GET of blob `oid`, carrying resolve's own headers (clients read them off the redirect).
+
+    The bucket answers the bytes (and `Range`) with the file's name, type and caching; the redirect itself is never
+    cached, as its URL expires.
+    """
+    url = store.presign_get(oid, ttl=ttl, filename=filename, content_type=media_type,
+                            cache_control=headers.get("cache-control"))
+    return Response(status_code=302, headers={**headers, "location": url, "cache-control": "no-store"})

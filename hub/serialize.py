@@ -30,11 +30,13 @@ def last_commit_item(commit: CommitRecord) -> dict[str, Any]:
 
 
 def file_item(entry: TreeEntry, *, last_commit: CommitRecord | None = None,
-              security: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A file in a tree listing / paths-info answer."""
+              security: dict[str, Any] | None = None, xet_hash: str | None = None) -> dict[str, Any]:
+    """A file in a tree listing / paths-info answer (`xetHash` for a file uploaded through Xet, as the Hub has it)."""
     item: dict[str, Any] = {"type": "file", "oid": entry.git_oid, "size": entry.size, "path": entry.path}
     if entry.lfs:
         item["lfs"] = lfs_info(entry)
+        if xet_hash is not None:
+            item["xetHash"] = xet_hash
     if last_commit is not None:
         item["lastCommit"] = last_commit_item(last_commit)
     if security is not None:

@@ -134,8 +134,8 @@ class LocalBlobStore:
         """Open blob `oid` for reading."""
         return open(self.path(oid), "rb")
 
-    def open_range(self, oid: str, start: int = 0) -> BinaryIO:
-        """Open blob `oid` for reading from byte `start` on."""
+    def open_range(self, oid: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """Open blob `oid` for reading from byte `start` on (`end`, inclusive, is a hint a file does not need)."""
         fh = open(self.path(oid), "rb")
         fh.seek(start)
         return fh

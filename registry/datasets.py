@@ -1,11 +1,13 @@
 """Datasets stored as versioned parquet, read with DuckDB straight from the blob store, without a copy.
 
 A revision's splits are found as the `datasets` library finds them (registry/datalayout.py); a split is
-its parquet blobs, read by DuckDB where they lie (`reg.blobs.path(oid)`). Every DuckDB connection made
-here for a caller is a sandbox (registry/sandbox.py): in memory, able to read only the split files, one
-view per split, no extensions, configuration locked, a memory and thread budget; SQL a caller wrote
-(predicates, previews, statistics) runs in a sandbox worker process. Evaluation reads splits through
-`dataset_splits`, `iter_batches` and `count_rows`; the hub's dataset API through the same functions.
+its parquet blobs, read by DuckDB where they lie (`registry.storage.scan_location`): a local store's files,
+or a bucket's objects by byte range (the footer and the column chunks a query needs, never the whole file
+into the local cache). Every DuckDB connection made here for a caller is a sandbox (registry/sandbox.py):
+in memory, able to read only the split files, one view per split, no extensions, configuration locked,
+a memory and thread budget; SQL a caller wrote (predicates, previews, statistics) runs in a sandbox worker
+process. Evaluation reads splits through `dataset_splits`, `iter_batches` and `count_rows`; the hub's
+dataset API through the same functions.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import pyarrow.parquet as pq
 from registry import sandbox
 from registry.core import Registry
 from registry.datalayout import discover_splits
-from registry.errors import InvalidInputError
+from registry.errors import InvalidInputError, StorageUnavailableError
 from registry.repos import RepoRecord
 from registry.sandbox import check_select as check_select  # re-exported: evaluation builds its SQL with them
 from registry.sandbox import guarded as guarded
 from registry.sandbox import quote_ident as quote_ident
+from registry.storage import arrow_source, scan_location
 from registry.versions import read_version
 
 # Column names that usually hold the input text of a row, best first.
@@ -38,10 +41,14 @@ TEXT_COLUMNS = ("text", "sentence", "review", "content", "question", "prompt", "
 
 @dataclass(frozen=True)
 class DatasetSplit:
-    """One split of a dataset revision: its parquet blobs in order, their repo paths, and its row count."""
+    """One split of a dataset revision: its parquet blobs in order, their repo paths, and its row count.
+
+    A file is a local path, or an `s3://` URL on a hub whose blobs are in a bucket (`registry.storage.scan_location`);
+    open one with `read_table` or `arrow_source`.
+    """
 
     name: str
-    files: list[Path]
+    files: list[Path | str]
     num_rows: int
     paths: list[str] = field(default_factory=list)
 
@@ -62,12 +69,13 @@ def dataset_splits(reg: Registry, repo: RepoRecord, revision: str, *,
     found = discover_splits(version.tree, version.card.data, config=config)
     splits = {}
     for name, paths in found.items():
-        files = [reg.blobs.path(version.tree[p].oid).resolve() for p in paths]
+        files = [scan_location(reg.blobs, version.tree[p].oid) for p in paths]
         rows = 0
         for path, file in zip(paths, files, strict=True):
             try:
                 rows += _parquet_rows(str(file))
-            except (OSError, pa.ArrowException):
+            except (OSError, pa.ArrowException) as exc:
+                _raise_unreachable(file, exc)
                 raise InvalidInputError(f"{repo.ref.repo_id}@{revision}: {path} is not a readable parquet file.") \
                     from None
         splits[name] = DatasetSplit(name, files, rows, list(paths))
@@ -82,15 +90,40 @@ def get_split(splits: dict[str, DatasetSplit], name: str, *, where: str = "this 
     return splits[name]
 
 
+def _raise_unreachable(file: Path | str, exc: BaseException) -> None:
+    """A bucket that could not be read (not a missing or broken file) is the storage's failure, not the dataset's."""
+    if isinstance(file, str) and isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        raise StorageUnavailableError(f"The hub's blob storage cannot be read right now ({str(exc)[:200]}). "
+                                      "Retry later.") from exc
+
+
 @lru_cache(maxsize=4096)
-def _parquet_rows(path: str) -> int:
-    # Blobs are named by their sha256: a path's content never changes, so its footer can be cached.
-    return int(pq.read_metadata(path).num_rows)
+def _parquet_rows(location: str) -> int:
+    # Blobs are named by their sha256: a location's content never changes, so its footer can be cached.
+    path, filesystem = arrow_source(location)
+    return int(pq.read_metadata(path, filesystem=filesystem).num_rows)
+
+
+def parquet_rows(location: Path | str) -> int:
+    """The row count of one parquet blob (`scan_location`), from its footer alone."""
+    return _parquet_rows(str(location))
+
+
+def read_table(location: Path | str, columns: Sequence[str] | None = None) -> pa.Table:
+    """One parquet blob (`scan_location`), or some of its columns, as an Arrow table (from a bucket: only those)."""
+    path, filesystem = arrow_source(location)
+    return pq.read_table(path, columns=list(columns) if columns is not None else None, filesystem=filesystem)
 
 
 def split_schema(split: DatasetSplit) -> pa.Schema:
     """The Arrow schema of a split (that of its first file)."""
-    return pq.read_schema(split.files[0])
+    return _parquet_schema(str(split.files[0]))
+
+
+@lru_cache(maxsize=1024)
+def _parquet_schema(location: str) -> pa.Schema:
+    path, filesystem = arrow_source(location)  # like the row count: a blob's footer never changes
+    return pq.read_schema(path, filesystem=filesystem)
 
 
 def connect(splits: Iterable[DatasetSplit], *, memory_limit: str = sandbox.MEMORY_LIMIT,

@@ -1,9 +1,10 @@
 """Read-only SQL on one dataset revision: one SELECT over views named by split, with a row and a time limit.
 
 The query runs in a sandbox worker process (registry/sandbox.py: only the revision's split files are
-readable, no COPY, ATTACH, INSTALL, LOAD, SET or PRAGMA, configuration locked, memory capped by the kernel),
-and only a statement DuckDB's own parser types as SELECT is run at all: `CREATE TABLE`, `INSERT` and the
-like would still work in memory.
+readable, where they lie, a bucket's by byte range and never copied whole to local disk; no COPY, ATTACH,
+INSTALL, LOAD, SET or PRAGMA, configuration locked, memory capped by the kernel), and only a statement
+DuckDB's own parser types as SELECT is run at all: `CREATE TABLE`, `INSERT` and the like would still work
+in memory.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 
 from registry import events, jobs
 from registry.core import Registry
-from registry.datasets import dataset_splits, iter_batches
+from registry.datasets import dataset_splits, iter_batches, read_table
 from registry.errors import InvalidInputError
 from registry.evaluation import KIND as EVAL_KIND
 from registry.metrics import compute_metrics
@@ -124,12 +124,10 @@ def _baseline_job(reg: Registry, repo: RepoRecord, commit: str, eval_id: str | N
 
 def _baseline(reg: Registry, job: jobs.Job) -> dict[str, list[Any]]:
     """The baseline's features: its predictions (label, score) and its inputs' text length and token count."""
-    import pyarrow.parquet as pq
-
     from registry.predictors.base import count_tokens
 
-    preds = pq.read_table(predictions_split(reg, (job.result or {})["predictions"]["oid"]).files[0],
-                          columns=["row", "predicted", "score"]).to_pydict()
+    preds = read_table(predictions_split(reg, (job.result or {})["predictions"]["oid"]).files[0],
+                       columns=["row", "predicted", "score"]).to_pydict()
     features: dict[str, list[Any]] = {"label": [str(p) for p in preds["predicted"]],
                                       "score": [s for s in preds["score"] if s is not None]}
     text_col = job.params.get("mapping", {}).get("text")

@@ -3,7 +3,8 @@
 Rows are buffered in memory and rolled into a new parquet segment by size (`ROLL_ROWS`) and time
 (`VITRINE_PREDICTION_LOG_ROLL_S`), so no file grows without bound; each segment is a blob listed in
 the `prediction_segments` table. The log reads like any dataset: `log_split` is a DuckDB-ready split
-named `log`, queried with the same sandboxed read-only SQL as a dataset revision.
+named `log`, queried with the same sandboxed read-only SQL as a dataset revision, and like a dataset the
+segments are read where they lie (from a bucket by byte range, not copied into the local cache).
 
 Writing never blocks or fails a request: `record` appends to a bounded buffer (full: the row is
 dropped and counted), a background thread writes segments, and a storage failure (a full disk)
@@ -27,8 +28,9 @@ import sqlalchemy as sa
 
 from registry import db
 from registry.core import Registry
-from registry.datasets import DatasetSplit
+from registry.datasets import DatasetSplit, read_table
 from registry.errors import InvalidInputError, StorageError
+from registry.storage import scan_location
 
 log = logging.getLogger("vitrine.predictionlog")
 
@@ -160,7 +162,8 @@ def log_split(reg: Registry, repo_pk: int, alias: str | None = None) -> DatasetS
     found = segments(reg, repo_pk, alias)
     if not found:
         raise InvalidInputError("Nothing has been logged for this endpoint yet (is VITRINE_PREDICTION_LOG_SAMPLE 0?).")
-    return DatasetSplit(name="log", files=[reg.blobs.path(s.oid) for s in found], num_rows=sum(s.rows for s in found))
+    return DatasetSplit(name="log", files=[scan_location(reg.blobs, s.oid) for s in found],
+                        num_rows=sum(s.rows for s in found))
 
 
 def read_log(reg: Registry, repo_pk: int, alias: str | None = None, *, since: float | None = None) -> pa.Table:
@@ -168,7 +171,7 @@ def read_log(reg: Registry, repo_pk: int, alias: str | None = None, *, since: fl
     found = segments(reg, repo_pk, alias, since=since)
     if not found:
         return SCHEMA.empty_table()
-    table = pa.concat_tables([pq.read_table(reg.blobs.path(s.oid)) for s in found])
+    table = pa.concat_tables([read_table(scan_location(reg.blobs, s.oid)) for s in found])
     if since is not None:
         import pyarrow.compute as pc
 

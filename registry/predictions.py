@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from registry.core import Registry
-from registry.datasets import DatasetSplit, count_rows, preview
+from registry.datasets import DatasetSplit, count_rows, parquet_rows, preview
+from registry.storage import scan_location
 
 
 def predictions_split(reg: Registry, oid: str) -> DatasetSplit:
-    """The predictions blob `oid` as a one-file split named `predictions` (the name SQL predicates see)."""
-    import pyarrow.parquet as pq
+    """The predictions blob `oid` as a one-file split named `predictions` (the name SQL predicates see).
 
-    path = reg.blobs.path(oid)
-    return DatasetSplit(name="predictions", files=[path], num_rows=pq.ParquetFile(path).metadata.num_rows)
+    Read where it lies (`registry.storage.scan_location`): from a bucket by range, never copied whole.
+    """
+    location = scan_location(reg.blobs, oid)
+    return DatasetSplit(name="predictions", files=[location], num_rows=parquet_rows(location))
 
 
 def read_predictions(reg: Registry, oid: str, *, offset: int = 0, limit: int = 100,

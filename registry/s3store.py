@@ -9,6 +9,10 @@ hashing as it goes. When the caller announced the sha256 (LFS), the upload goes 
 completed only once the bytes hash to it and the size matches; otherwise it is completed under `tmp/` and copied into
 place. An interrupted write leaves an unfinished multipart upload or a `tmp/` object, never a visible blob; `gc`
 aborts and deletes those once older than its grace period.
+
+Presigned transfers (`VITRINE_S3_PRESIGN`) hand clients URLs straight to the bucket: downloads GET a blob's key;
+uploads PUT (or put parts of a multipart upload) at a `tmp/` key only, and `adopt` re-hashes that object as the
+bucket holds it before a server-side copy makes it the blob, so a presigned URL never writes a blob's key.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -23,19 +28,27 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequenc
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, cast
+from urllib.parse import quote
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from fsspec.implementations.arrow import ArrowFSWrapper
 
 from registry.blobs import CHUNK, SHA256_RE, StoredBlob, check_oid, git_blob_oid, storage_errors
 from registry.errors import InvalidInputError, PayloadTooLargeError, StorageUnavailableError
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 _MAX_PARTS = 10_000
+_COPY_PART = 64 * 1024 * 1024  # a verified upload's server-side copy into place, in parts this large, all at once
+_TEMP_NAME_RE = re.compile(r"^[0-9a-f]{32}$")
+_BAD_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidRequest"}
 
 
 def _missing(exc: ClientError) -> bool:
@@ -293,8 +306,10 @@ class S3BlobStore:
     """Blobs in `s3://bucket/prefix/`; endpoint, region and credentials come from the usual `AWS_*` variables."""
 
     def __init__(self, bucket: str, prefix: str, *, cache_dir: Path, cache_bytes: int, part_bytes: int,
-                 create_bucket: bool = False) -> None:
+                 create_bucket: bool = False, presign_endpoint: str = "") -> None:
         self.bucket = bucket
+        self.presign_endpoint = presign_endpoint
+        self._presigner: Any = None
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.part_bytes = part_bytes
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
@@ -338,6 +353,10 @@ class S3BlobStore:
         check_oid(oid)
         return f"{self.prefix}sha256/{oid[:2]}/{oid[2:4]}/{oid}"
 
+    def url(self, oid: str) -> str:
+        """`s3://bucket/key` of blob `oid`: where DuckDB and pyarrow read it by range (`arrow_filesystem`), no copy."""
+        return f"s3://{self.bucket}/{self.key(oid)}"
+
     def _touch_key(self, oid: str) -> str:
         return f"{self.prefix}touched/{oid}"
 
@@ -369,10 +388,11 @@ class S3BlobStore:
         check_oid(oid)
         return self.cache.lookup(oid)
 
-    def _get(self, key: str, oid: str, start: int = 0) -> Any:
+    def _get(self, key: str, oid: str, start: int = 0, end: int | None = None) -> Any:
         try:
             with _s3_errors("read a blob"):
-                args: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+                args: dict[str, Any] = {"Range": f"bytes={start}-{'' if end is None else end}"} \
+                    if start or end is not None else {}
                 return self.client.get_object(Bucket=self.bucket, Key=key, **args)["Body"]
         except ClientError as exc:
             if _missing(exc):
@@ -394,9 +414,9 @@ class S3BlobStore:
         """Open blob `oid` for reading (its cached file)."""
         return open(self.path(oid), "rb")
 
-    def open_range(self, oid: str, start: int = 0) -> BinaryIO:
-        """A stream of blob `oid` from byte `start` on, straight from the bucket."""
-        return cast(BinaryIO, _RangeStream(self._get(self.key(oid), oid, start)))
+    def open_range(self, oid: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """A stream of blob `oid` from byte `start` on (to `end`, inclusive, when given), straight from the bucket."""
+        return cast(BinaryIO, _RangeStream(self._get(self.key(oid), oid, start, end)))
 
     def read(self, oid: str) -> bytes:
         """Whole content of a (small) blob, through the cache."""
@@ -516,6 +536,322 @@ class S3BlobStore:
         with _s3_errors("list unfinished uploads"):
             pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
             return [u["Key"] for page in pages for u in page.get("Uploads", [])]
+
+    # Presigned transfers: clients move the bytes to and from the bucket; the hub signs, then verifies uploads.
+
+    def _signer(self) -> Any:
+        """A client that only signs URLs (SigV4, for the endpoint clients reach); it never sends a request itself."""
+        if self._presigner is None:
+            endpoint = self.presign_endpoint or self.client.meta.endpoint_url
+            self._presigner = boto3.session.Session().client(
+                "s3", region_name=self.client.meta.region_name, endpoint_url=endpoint,
+                config=Config(signature_version="s3v4"))
+        return self._presigner
+
+    def presign_get(self, oid: str, *, ttl: int, filename: str | None = None, content_type: str | None = None,
+                    cache_control: str | None = None) -> str:
+        """A URL that GETs blob `oid` (with `Range` if asked) from the bucket for `ttl` seconds."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(oid)}
+        if filename is not None:
+            ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
+            params["ResponseContentDisposition"] = (f"inline; filename*=UTF-8''{quote(filename)}; "
+                                                    f'filename="{ascii_name}";')
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
+        if cache_control is not None:
+            params["ResponseCacheControl"] = cache_control
+        return cast(str, self._signer().generate_presigned_url("get_object", Params=params, ExpiresIn=ttl))
+
+    def temp_key(self, name: str) -> str:
+        """The key of upload `name` (32 hex digits) under `tmp/`, where bytes wait to be verified."""
+        if not _TEMP_NAME_RE.match(name):
+            raise InvalidInputError("Invalid upload name.")
+        return f"{self.prefix}tmp/{name}"
+
+    def presign_put(self, name: str, *, ttl: int) -> str:
+        """A URL that PUTs one object at temp key `name` (never a blob's key) for `ttl` seconds."""
+        return cast(str, self._signer().generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": self.temp_key(name)}, ExpiresIn=ttl))
+
+    def start_presigned_multipart(self, name: str, parts: int, *, ttl: int) -> tuple[str, list[str]]:
+        """Open a multipart upload at temp key `name`: its upload id and a presigned URL per part (1 to `parts`)."""
+        key = self.temp_key(name)
+        with _s3_errors("start an upload"):
+            upload_id = cast(str, self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"])
+        signer = self._signer()
+        urls = [cast(str, signer.generate_presigned_url("upload_part", Params={
+            "Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": n}, ExpiresIn=ttl))
+            for n in range(1, parts + 1)]
+        return upload_id, urls
+
+    def complete_presigned_multipart(self, name: str, upload_id: str, etags: Sequence[str]) -> bool:
+        """Complete the multipart upload at temp key `name` from its parts' ETags; False if it is no longer open.
+
+        Raises:
+            InvalidInputError: the ETags do not name the parts uploaded (the upload stays open for a retry).
+        """
+        parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]
+        key = self.temp_key(name)
+        try:
+            with _s3_errors("complete an upload"):
+                self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                      MultipartUpload={"Parts": parts})
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        except StorageUnavailableError as exc:
+            code = exc.__cause__.response.get("Error", {}).get("Code") if isinstance(exc.__cause__, ClientError) else None
+            if code in _BAD_PARTS:
+                raise InvalidInputError(f"The parts listed do not complete the upload ({code}): send each part's "
+                                        "number and the ETag its upload answered.") from None
+            raise
+        return True
+
+    def abort_presigned_multipart(self, name: str, upload_id: str) -> None:
+        """Abort the multipart upload at temp key `name` (best effort: `gc` aborts what this misses)."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.temp_key(name), UploadId=upload_id)
+        except (ClientError, BotoCoreError):
+            pass
+
+    def adopt(self, name: str, *, expected_oid: str, expected_size: int) -> StoredBlob | None:
+        """Make the object a client put at temp key `name` blob `expected_oid`, only if it hashes to it; None if absent.
+
+        The temp object is re-hashed as the bucket holds it while a multipart copy into the blob's key runs
+        alongside; the copy is completed only once size and sha256 match, so the blob key never shows bytes that
+        were not checked. The temp object is deleted either way.
+
+        Raises:
+            InvalidInputError: its size or sha256 is not the announced one (then nothing is left of it).
+        """
+        src = self.temp_key(name)
+        head = self._head(src)
+        if head is None:
+            return None
+        try:
+            size = int(head["ContentLength"])
+            if size != expected_size:
+                raise InvalidInputError(f"Size mismatch: announced {expected_size} bytes, received {size}.")
+            # Its presigned PUT stays valid a while: every read and copy is of this version (its ETag) or fails.
+            etag = str(head["ETag"])
+            final = self.key(expected_oid)
+            copy = None if self.exists(expected_oid) else _Copy(self, src, final, size, etag)
+            try:
+                h = hashlib.sha256()
+                with _s3_errors("read an upload"):
+                    got = self.client.get_object(Bucket=self.bucket, Key=src, IfMatch=etag)["Body"]
+                with _RangeStream(got) as body:
+                    while chunk := body.read(CHUNK):
+                        h.update(chunk)
+                if h.hexdigest() != expected_oid:
+                    raise InvalidInputError(f"sha256 mismatch: announced {expected_oid}, received content hashes to "
+                                            f"{h.hexdigest()}.")
+                if copy is not None:
+                    copy.complete()
+            except BaseException as exc:
+                if copy is not None:
+                    copy.abort()
+                cause = exc.__cause__ if isinstance(exc, StorageUnavailableError) else exc
+                if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                    raise InvalidInputError("The upload was overwritten while the hub checked it; upload it again.") \
+                        from None
+                raise
+        finally:
+            with _s3_errors("delete an upload"):
+                self.client.delete_object(Bucket=self.bucket, Key=src)
+        return StoredBlob(expected_oid, size)
+
+
+class _Copy:
+    """A server-side multipart copy into `dst`, its parts started at once and completed only when told to."""
+
+    def __init__(self, store: S3BlobStore, src: str, dst: str, size: int, etag: str) -> None:
+        self.store, self.dst, self.etag = store, dst, etag
+        self.upload_id: str | None = None
+        self.small: dict[str, str] | None = None
+        client, bucket = store.client, store.bucket
+        if size <= _COPY_PART:  # one CopyObject, done once the hash is known
+            self.small = {"Bucket": bucket, "Key": src}  # copied only if still at `etag`
+            self.futures: list[Future[str]] = []
+            return
+        with _s3_errors("copy an upload into place"):
+            self.upload_id = client.create_multipart_upload(Bucket=bucket, Key=dst)["UploadId"]
+
+        def part(n: int, first: int) -> str:
+            last = min(first + _COPY_PART, size) - 1
+            answer = client.upload_part_copy(Bucket=bucket, Key=dst, UploadId=self.upload_id, PartNumber=n,
+                                             CopySource={"Bucket": bucket, "Key": src}, CopySourceIfMatch=etag,
+                                             CopySourceRange=f"bytes={first}-{last}")
+            return cast(str, answer["CopyPartResult"]["ETag"])
+
+        self.futures = [store._parts.submit(part, n, first)
+                        for n, first in enumerate(range(0, size, _COPY_PART), start=1)]
+
+    def complete(self) -> None:
+        """Make the copy visible (the source has been verified)."""
+        client, bucket = self.store.client, self.store.bucket
+        with _s3_errors("copy an upload into place"):
+            if self.small is not None:
+                client.copy_object(Bucket=bucket, Key=self.dst, CopySource=self.small, CopySourceIfMatch=self.etag)
+                return
+            parts = [{"PartNumber": n, "ETag": f.result()} for n, f in enumerate(self.futures, start=1)]
+            client.complete_multipart_upload(Bucket=bucket, Key=self.dst, UploadId=self.upload_id,
+                                             MultipartUpload={"Parts": parts})
+            self.upload_id = None
+
+    def abort(self) -> None:
+        """Drop the copy's parts: nothing appears at `dst`."""
+        for f in self.futures:
+            f.cancel()
+        for f in self.futures:
+            try:
+                f.exception()
+            except BaseException:
+                pass
+        if self.upload_id is not None:
+            try:
+                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.dst,
+                                                         UploadId=self.upload_id)
+            except (ClientError, BotoCoreError):
+                pass
+
+
+# Reading in place: DuckDB (the dataset sandbox) and pyarrow read parquet blobs by byte range through pyarrow's own
+# S3 client, on the endpoint, region and credentials boto3 finds, so a query fetches the footer and the column chunks
+# it needs instead of the whole file into the cache. Sandbox workers build theirs from the environment they inherit.
+
+_AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def arrow_filesystem() -> Any:
+    """pyarrow's `S3FileSystem` on the bucket's endpoint (path-style on an own endpoint such as SeaweedFS or MinIO)."""
+    return _arrow_filesystem(tuple(os.environ.get(k) for k in _AWS_ENV))
+
+
+@lru_cache(maxsize=4)
+def _arrow_filesystem(env: tuple[str | None, ...]) -> Any:
+    import pyarrow.fs as pafs
+
+    session = boto3.session.Session()
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None  # as S3BlobStore does
+    client = session.client("s3", region_name=region)
+    options: dict[str, Any] = {"region": client.meta.region_name or "us-east-1", "connect_timeout": 10,
+                               "request_timeout": 60}
+    endpoint = urlsplit(client.meta.endpoint_url)
+    if not (endpoint.hostname or "").endswith("amazonaws.com"):
+        options.update(endpoint_override=endpoint.netloc + endpoint.path.rstrip("/"), scheme=endpoint.scheme or "https")
+    credentials = session.get_credentials()
+    # Static keys are handed over; refreshing ones (roles, SSO) are left to pyarrow's own AWS chain, which renews them.
+    if credentials is not None and not isinstance(credentials, RefreshableCredentials):
+        frozen = credentials.get_frozen_credentials()
+        options.update(access_key=frozen.access_key, secret_key=frozen.secret_key)
+        if frozen.token:
+            options["session_token"] = frozen.token
+    return pafs.S3FileSystem(**options)
+
+
+def duckdb_filesystem() -> Any:
+    """`arrow_filesystem` as fsspec, for `register_filesystem`: DuckDB's parquet reader then reads `s3://` by range."""
+    return _duckdb_filesystem(tuple(os.environ.get(k) for k in _AWS_ENV))
+
+
+@lru_cache(maxsize=4)
+def _duckdb_filesystem(env: tuple[str | None, ...]) -> Any:
+    return _DuckDBFileSystem(_arrow_filesystem(env))
+
+
+class _DuckDBFileSystem(ArrowFSWrapper):  # type: ignore[misc]  # fsspec is untyped
+    """pyarrow's S3 client as fsspec for DuckDB, read-only, each object opened as a `_SharedObject`.
+
+    A query asks the size and date of each file several times (binding, then every thread): blobs never change, so
+    what one `HEAD` said is kept (a bounded number of entries) instead of asking again.
+    """
+
+    _INFO_ENTRIES = 4096
+    cachable = False  # one per environment already (`_duckdb_filesystem`); fsspec's own instance cache stays out
+
+    def __init__(self, fs: Any, **kwargs: Any) -> None:
+        super().__init__(fs, **kwargs)
+        self._infos: dict[str, dict[str, Any]] = {}
+        self._infos_lock = threading.Lock()
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Size, type and date of `path` (FileNotFoundError if absent), from one `HEAD` per object."""
+        key = self._strip_protocol(path)
+        with self._infos_lock:
+            hit = self._infos.get(key)
+        if hit is None:
+            hit = super().info(path, **kwargs)  # a missing object raises, and is asked again next time
+            with self._infos_lock:
+                if len(self._infos) >= self._INFO_ENTRIES:
+                    self._infos.clear()
+                self._infos[key] = hit
+        return dict(hit)
+
+    def modified(self, path: str) -> Any:
+        """When `path` was written."""
+        return self.info(path)["mtime"]
+
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, seekable: bool = True,
+              **kwargs: Any) -> _SharedObject:
+        if mode != "rb":
+            raise PermissionError(f"{path}: blobs are read-only here.")
+        return _SharedObject(self.fs.open_input_file(path))
+
+
+class _SharedObject:
+    """An object in the bucket as DuckDB's threads read it at once: each thread seeks and reads at a position of its
+    own (DuckDB shares one handle and calls `seek` then `read`, which would race on one position)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream  # a pyarrow RandomAccessFile: `read_at` is a ranged GET, safe from several threads
+        self.size = int(stream.size())
+        self._at = threading.local()
+
+    def tell(self) -> int:
+        """This thread's position."""
+        return int(getattr(self._at, "pos", 0))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move this thread's position."""
+        base = {0: 0, 1: self.tell(), 2: self.size}[whence]
+        self._at.pos = base + offset
+        return self.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes from this thread's position (to the end for -1), one ranged request."""
+        at = self.tell()
+        if n is None or n < 0:
+            n = self.size - at
+        data = bytes(self.stream.read_at(max(min(n, self.size - at), 0), at))
+        self._at.pos = at + len(data)
+        return data
+
+    def readable(self) -> bool:
+        """It is."""
+        return True
+
+    def seekable(self) -> bool:
+        """It is."""
+        return True
+
+    @property
+    def closed(self) -> bool:
+        """Whether it was closed."""
+        return bool(self.stream.closed)
+
+    def close(self) -> None:
+        """Release it."""
+        self.stream.close()
+
+    def __enter__(self) -> _SharedObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _hash_file(path: Path) -> str:

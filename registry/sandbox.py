@@ -1,12 +1,13 @@
 """The DuckDB sandbox callers' SQL runs in, and the worker processes that run it away from the hub.
 
-`connect` makes an in-memory DuckDB that may read the given parquet files (one view per split) and
-nothing else: no other file or URL, no COPY, ATTACH, INSTALL or LOAD, configuration locked, a memory and
-thread budget. DuckDB's memory limit does not cover everything, though: `SELECT repeat('x', 10^8) FROM
-range(100)` builds gigabytes of strings outside it. So SQL a caller wrote (queries, previews with a
-predicate, statistics) runs through `run` in one of a few worker processes, each capped at
-`WORKER_ADDRESS_SPACE` bytes by the kernel: such a query fails there with a clear error, and a worker that
-stops answering in time is killed and replaced. Answers come back bounded: `max_rows` and `RESULT_BYTES`.
+`connect` makes an in-memory DuckDB that may read the given parquet files (one view per split; `s3://` ones
+straight from the bucket, by byte range, through pyarrow's S3 client) and nothing else: no other file or
+URL, no COPY, ATTACH, INSTALL or LOAD, configuration locked, a memory and thread budget. DuckDB's memory
+limit does not cover everything, though: `SELECT repeat('x', 10^8) FROM range(100)` builds gigabytes of
+strings outside it. So SQL a caller wrote (queries, previews with a predicate, statistics) runs through
+`run` in one of a few worker processes, each capped at `WORKER_ADDRESS_SPACE` bytes by the kernel: such a
+query fails there with a clear error, and a worker that stops answering in time is killed and replaced.
+Answers come back bounded: `max_rows` and `RESULT_BYTES`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def connect(views: Views, *, memory_limit: str = MEMORY_LIMIT, threads: int = TH
     """A sandboxed in-memory DuckDB with one view per entry of `views` over its parquet files; close it when done."""
     con = duckdb.connect(":memory:")
     try:
+        if any(str(f).startswith("s3://") for paths in views.values() for f in paths):
+            from registry.s3store import duckdb_filesystem  # a hub on S3: splits are read by range where they lie
+
+            con.register_filesystem(duckdb_filesystem())
         files = [_sql_str(f) for paths in views.values() for f in paths]
         con.execute(f"SET allowed_paths = [{', '.join(files)}]")
         con.execute("SET autoinstall_known_extensions = false")

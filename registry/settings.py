@@ -34,7 +34,8 @@ class Settings:
     )
     blob_cache_mb: int = _setting(
         20480, "VITRINE_BLOB_CACHE_MB",
-        "With S3 storage: local cache (in $VITRINE_HOME/blob-cache) of blobs that need a file (models, parquet), in MiB; "
+        "With S3 storage: local cache (in $VITRINE_HOME/blob-cache) of blobs that need a file (models; parquet is read "
+        "in place), in MiB; "
         "least recently used evicted."
     )
     s3_part_mb: int = _setting(
@@ -42,6 +43,21 @@ class Settings:
     )
     s3_create_bucket: bool = _setting(
         False, "VITRINE_S3_CREATE_BUCKET", "With S3 storage: create the bucket at start if it is missing."
+    )
+    s3_presign: str = _setting(
+        "off", "VITRINE_S3_PRESIGN",
+        "With S3 storage: let LFS bytes (and Xet downloads) go straight between clients and the bucket through presigned "
+        "URLs: off (all through the hub), download (resolve redirects, xorb links), upload (LFS batch links), or all."
+    )
+    s3_presign_ttl_s: int = _setting(
+        600, "VITRINE_S3_PRESIGN_TTL_S",
+        "Seconds a presigned download URL (a resolve redirect) stays valid; upload URLs last VITRINE_UPLOAD_URL_TTL, "
+        "xorb URLs VITRINE_XET_TOKEN_TTL_S."
+    )
+    s3_presign_endpoint: str = _setting(
+        "", "VITRINE_S3_PRESIGN_ENDPOINT",
+        "With presigned transfers: the S3 endpoint URL clients reach, signed into the URLs; default AWS_ENDPOINT_URL "
+        "(the one the hub uses)."
     )
     host: str = _setting("127.0.0.1", "VITRINE_HOST", "Interface `vitrine serve` binds to.")
     port: int = _setting(8000, "VITRINE_PORT", "Port `vitrine serve` listens on.")
@@ -111,6 +127,11 @@ class Settings:
     endpoint_max_queue: int = _setting(
         512, "VITRINE_ENDPOINT_MAX_QUEUE", "Inputs an endpoint queues at most; beyond, it answers 503 with Retry-After."
     )
+    endpoint_batch_wait_ms: int = _setting(
+        20, "VITRINE_ENDPOINT_BATCH_WAIT_MS",
+        "Right after a forward pass, how long an endpoint's next batch waits for as many inputs as that pass held "
+        "(the callers it answered coming back), in ms; 0: it never waits. An idle endpoint never waits."
+    )
     endpoint_max_inputs: int = _setting(
         32, "VITRINE_ENDPOINT_MAX_INPUTS", "Most inputs one endpoint request may carry."
     )
@@ -164,6 +185,15 @@ class Settings:
         if not 5 <= self.s3_part_mb <= 5120:
             # S3's own bounds: every part but the last is at least 5 MiB, none above 5 GiB.
             raise ValueError(f"VITRINE_S3_PART_MB={self.s3_part_mb} must be between 5 and 5120")
+        if self.s3_presign not in ("off", "download", "upload", "all"):
+            raise ValueError(f"VITRINE_S3_PRESIGN={self.s3_presign!r} must be off, download, upload or all")
+        if self.s3_presign != "off" and not self.storage_url.startswith("s3://"):
+            # Presigned URLs are the bucket's: with blobs on a file system every byte goes through the hub.
+            raise ValueError(f"VITRINE_S3_PRESIGN={self.s3_presign} needs S3 storage (VITRINE_STORAGE_URL=s3://bucket/"
+                             "prefix); with file storage every transfer goes through the hub: unset it or set it to off")
+        if not 1 <= self.s3_presign_ttl_s <= 7 * 24 * 3600:
+            raise ValueError(f"VITRINE_S3_PRESIGN_TTL_S={self.s3_presign_ttl_s} must be between 1 and 604800 (7 days, "
+                             "S3's limit)")
         if self.job_stale_s <= 0:
             raise ValueError(f"VITRINE_JOB_STALE_S={self.job_stale_s} must be above 0")
         if self.prediction_log_inputs not in ("full", "hash"):

@@ -2,15 +2,16 @@
 
 Two stores keep the same content-addressed layout (`sha256/ab/cd/<oid>`): `LocalBlobStore` (files under the home,
 the embedded default) and `S3BlobStore` (an S3-compatible bucket, for several replicas). Callers that need a local
-file (DuckDB, model loading, inspection) ask `path()`; an S3 store then materialises the blob in a bounded local
-cache. Resolve asks `local_path()` first and streams `open_range()` when no local copy is at hand.
+file (model loading, inspection) ask `path()`; an S3 store then materialises the blob in a bounded local cache.
+Parquet read with DuckDB or pyarrow goes through `scan_location` instead: a bucket's blob is read by byte range where
+it lies, never copied whole. Resolve asks `local_path()` first and streams `open_range()` when no local copy is at hand.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from registry.blobs import LocalBlobStore, StoredBlob
@@ -48,8 +49,8 @@ class BlobStore(Protocol):
         """Open blob `oid` for reading (seekable)."""
         ...
 
-    def open_range(self, oid: str, start: int = 0) -> BinaryIO:
-        """A stream of blob `oid` from byte `start` on (not seekable; read it in order)."""
+    def open_range(self, oid: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """A stream of blob `oid` from byte `start` on, up to `end` (inclusive) when given (read it in order)."""
         ...
 
     def read(self, oid: str) -> bytes:
@@ -114,4 +115,29 @@ def open_blob_store(settings: Settings) -> BlobStore:
 
     return S3BlobStore(parts.netloc, parts.path.strip("/"), cache_dir=settings.home / "blob-cache",
                        cache_bytes=settings.blob_cache_mb * 1024 * 1024, part_bytes=settings.s3_part_mb * 1024 * 1024,
-                       create_bucket=settings.s3_create_bucket)
+                       create_bucket=settings.s3_create_bucket, presign_endpoint=settings.s3_presign_endpoint)
+
+
+def scan_location(store: BlobStore, oid: str) -> str | Path:
+    """Where DuckDB and pyarrow read blob `oid` in place: its file in a local store, `s3://bucket/key` in a bucket.
+
+    A bucket's blob is then read by byte range (`arrow_source`, the sandbox's DuckDB), never copied whole into the
+    local cache; a local store's is its own file, as `path()` gives it.
+    """
+    if isinstance(store, LocalBlobStore):
+        return store.path(oid).resolve()
+    from registry.s3store import S3BlobStore
+
+    if isinstance(store, S3BlobStore):
+        return store.url(oid)
+    return store.path(oid)
+
+
+def arrow_source(location: str | Path) -> tuple[str, Any]:
+    """A `scan_location` as pyarrow opens it: the path, and the filesystem it lies on (None: the local one)."""
+    text = str(location)
+    if text.startswith("s3://"):
+        from registry.s3store import arrow_filesystem
+
+        return text.removeprefix("s3://"), arrow_filesystem()
+    return text, None

@@ -144,6 +144,16 @@ def admin_api(hub: Server):  # type: ignore[no-untyped-def]
     return HfApi(endpoint=hub.url, token=hub.admin_token)
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One SeaweedFS S3 server (`weed server -s3`) for every module that needs one; each takes buckets of its own."""
+    from tests.backends import start_seaweedfs
+
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _module_xet_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A module's setup uploads with a Xet cache of its own (see `_isolated_home`)."""

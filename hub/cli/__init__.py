@@ -1,7 +1,7 @@
 """The `vitrine` command, one module per command group.
 
 - `operate.py`: `serve`, `token create`, `fsck`, `gc`, and `db.py`: `db upgrade`, `db current`, which open the hub's
-  own home;
+  own home; `migrate.py`: `migrate-storage`, which copies a stopped hub's home into PostgreSQL + S3;
 - `models.py`: `card write`, `diff`; `spaces.py`: `space export`, `space publish`, `space link`; `evals.py`: `eval`;
   `datasets.py`: `dataset import`, `dataset sql`, `dataset splits`;
   `promote.py`: `aliases`, `promote`, `rollback`; `endpoint.py`: `endpoint serve|traffic|log|compare|drift|
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from hub.cli import console, datasets, endpoint, evals, models, operate, promote, spaces, webhooks
+from hub.cli import console, datasets, endpoint, evals, migrate, models, operate, promote, spaces, webhooks
 from hub.cli import db as db_cli
 from hub.cli.client import CliError
 from registry.errors import RegistryError
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `vitrine`."""
     parser = argparse.ArgumentParser(prog="vitrine", description="Vitrine: a self-hosted model hub.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (operate, db_cli, console, models, spaces, evals, datasets, promote, endpoint, webhooks):
+    for group in (operate, db_cli, migrate, console, models, spaces, evals, datasets, promote, endpoint, webhooks):
         group.register(sub)
     return parser
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,8 +56,6 @@ def _progress_bars(label: str) -> Iterator[Progress]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Convert a file or DuckDB table into one split of a dataset repo in the Hub's layout, and commit it."""
-    from huggingface_hub import HfApi
-
     from registry.datalayout import check_split_name
     from registry.datasetimport import parse_size, parse_source
     from registry.datasetpush import import_split
@@ -69,15 +69,27 @@ def cmd_import(args: argparse.Namespace) -> int:
         options["row_group_size"] = args.row_group_size
     if args.memory_limit is not None:
         options["memory_limit"] = args.memory_limit
-    api = HfApi(endpoint=endpoint_of(args), token=token_of(args))
+    endpoint, token = endpoint_of(args), token_of(args)
+
+    def make_api() -> Any:  # called in the upload thread: huggingface_hub loads while the conversion starts
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=endpoint, token=token)
+
     with _progress_bars(source.label) as progress:
-        done = import_split(api, source, ref.repo_id, split=args.split, revision=args.revision, private=args.private,
-                            message=args.message, work_dir=args.work_dir, progress=progress, **options)
+        done = import_split(make_api, source, ref.repo_id, split=args.split, revision=args.revision,
+                            private=args.private, message=args.message, work_dir=args.work_dir, progress=progress,
+                            **options)
     print(f"Imported {done.num_rows:,} rows of {source.label} into {done.repo_id}@{done.revision} as split "
           f"{done.split!r} ({done.files} file(s), {done.size / 2**20:.1f} MiB): commit {done.commit}")
     print(f'Load it with:  datasets.load_dataset("{done.repo_id}", split="{done.split}")')
     print(f'Query it with: vitrine dataset sql {done.repo_id} "SELECT count(*) FROM {done.split}"')
-    return 0
+    # Done and committed: leave without the interpreter's teardown of DuckDB, pyarrow and huggingface_hub
+    # (freeing every object they made, 0.15 to 0.4 s here), as mypy's CLI does. Nothing is left to flush but
+    # the output, and the temp directory is gone already.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -144,7 +156,7 @@ def register(sub: Any) -> None:
     imp.add_argument("--revision", default="main", help="branch to commit to (default main)")
     imp.add_argument("--format", choices=["csv", "parquet", "json", "duckdb"], help="override the format the name says")
     imp.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its own)")
-    imp.add_argument("--max-shard-bytes", default="128MB", help="start a new shard before this size (default 128MB)")
+    imp.add_argument("--max-shard-bytes", default="64MB", help="start a new shard before this size (default 64MB)")
     imp.add_argument("--row-group-size", type=int, default=None, help="rows per parquet row group (default 100000)")
     imp.add_argument("--memory-limit", default=None,
                      help="DuckDB memory limit while converting; it spills to --work-dir past it (default 384MB)")

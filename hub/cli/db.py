@@ -6,8 +6,6 @@ import argparse
 import re
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-
 from hub.cli.client import CliError
 from hub.cli.operate import _settings
 
@@ -32,6 +30,8 @@ def _unreachable(url: str, exc: Exception) -> CliError:
 
 def cmd_db_current(args: argparse.Namespace) -> int:
     """Print the DB's current revision and whether it is at head; exit 1 when migrations are pending."""
+    from sqlalchemy import exc as sa_exc  # here, not at the top: every `vitrine` command imports this module
+
     from registry import db, migrations
 
     url = _existing_url(args)
@@ -58,6 +58,8 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Apply every pending migration (the hub also does this at start) and print what changed."""
+    from sqlalchemy import exc as sa_exc
+
     from registry import db, migrations
 
     url = _existing_url(args)

@@ -2,9 +2,15 @@
 
 Requests wait in one bounded FIFO queue. A single inference thread takes, as soon as it is free,
 everything queued up to `max_batch` inputs and a token budget (longest input x inputs, which is
-what padding costs), runs one forward pass, and hands each request its outputs. Nothing waits for
-a batch to fill: when idle, a lone request runs at once; while the model is busy, newcomers pile
-up and go together next. A request whose client has gone, or whose deadline passed, is dropped
+what padding costs), runs one forward pass, and hands each request its outputs. An idle model
+never waits for a batch to fill: a lone request runs at once; while the model is busy, newcomers
+pile up and go together next. The one wait is right after a forward pass: the callers it just
+answered are the likeliest next senders, so the next batch waits up to `fill_wait_s` for as many
+inputs as the last one held (callers that send again on each answer are all back within a few
+milliseconds: the event loop's time to answer them and read their next requests). Without it,
+the first of them to come back runs alone and the rest queue behind that lone pass: on a CPU the
+event loop's work for the others also slows that pass (they share the cores and the GIL), and a
+32-client load splits into uneven pairs of batches. A request whose client has gone, or whose deadline passed, is dropped
 before inference. A batch that fails is retried one request at a time, so one bad input fails
 only its own request.
 """
@@ -38,6 +44,8 @@ class BatchLimits:
     max_batch: int = 32
     max_batch_tokens: int = 16384
     max_queue: int = 512
+    fill_wait_s: float = 0.0
+    """Longest the batch after a forward pass waits for as many inputs as that pass held (0: never waits)."""
 
 
 @dataclass
@@ -78,6 +86,8 @@ class BatchStats:
     on_batch: Callable[[int, int, float], None] = lambda size, tokens, seconds: None
     on_drop: Callable[[str], None] = lambda reason: None
     on_queue: Callable[[int], None] = lambda depth: None
+    on_wait: Callable[[float], None] = lambda seconds: None
+    """Seconds a batch waited after a forward pass for the callers it answered (only when it waited)."""
 
 
 class Batcher:
@@ -92,6 +102,11 @@ class Batcher:
         self._queued_inputs = 0
         self._running = False
         self._last_active = time.monotonic()
+        self._expect = 0
+        """Inputs the last forward pass answered (capped at `max_batch`): how many may come back at once."""
+        self._ended = 0.0
+        self._want = 1
+        """Queued inputs that wake the inference thread while it waits (each wake-up takes the GIL from the loop)."""
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -129,7 +144,8 @@ class Batcher:
             self._queued_inputs += len(inputs)
             self._last_active = time.monotonic()
             depth = self._queued_inputs
-            self._cond.notify()
+            if depth >= self._want:
+                self._cond.notify()
         self.stats.on_queue(depth)
         return work
 
@@ -143,10 +159,21 @@ class Batcher:
     def _take(self) -> list[Work] | None:
         """The next batch (FIFO, within the limits); None once closed and drained."""
         with self._cond:
+            self._want = 1
             while not self._queue:
                 if self._closed:
                     return None
                 self._cond.wait()
+            waited = None
+            until = self._ended + self.limits.fill_wait_s
+            if self._queued_inputs < self._expect and time.monotonic() < until:
+                started, self._want = time.monotonic(), self._expect
+                while self._queued_inputs < self._expect and not self._closed:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                self._want, waited = 1, time.monotonic() - started
             batch: list[Work] = []
             count = longest = 0
             now = time.monotonic()
@@ -168,6 +195,8 @@ class Batcher:
                 count, longest = count + size, peak
             depth = self._queued_inputs
         self.stats.on_queue(depth)
+        if waited is not None:
+            self.stats.on_wait(waited)
         return batch
 
     def _loop(self) -> None:
@@ -180,7 +209,8 @@ class Batcher:
                 try:
                     self._run(batch)
                 finally:
-                    self._last_active = time.monotonic()
+                    self._last_active = self._ended = time.monotonic()
+                    self._expect = min(sum(len(w.inputs) for w in batch), self.limits.max_batch)
                     self._running = False
 
     def _run(self, batch: list[Work]) -> None:

@@ -63,6 +63,9 @@ class EndpointMetrics:
                                    buckets=_LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram("vitrine_endpoint_batch_size", "Inputs per forward pass.", buckets=_BATCH_BUCKETS,
                                     registry=r)
+        self.batch_wait = Histogram("vitrine_endpoint_batch_wait_seconds",
+                                    "Time a batch waited, after a forward pass, for the callers it answered to come "
+                                    "back (VITRINE_ENDPOINT_BATCH_WAIT_MS).", buckets=_LATENCY_BUCKETS, registry=r)
         self.batch_tokens = Histogram("vitrine_endpoint_batch_tokens", "Padded tokens per forward pass.",
                                       buckets=tuple(2**i for i in range(4, 16)), registry=r)
         self.queue_depth = Gauge("vitrine_endpoint_queue_depth", "Inputs waiting for a batch.", registry=r)
@@ -86,7 +89,7 @@ class EndpointMetrics:
             self.inference.observe(seconds)
 
         return BatchStats(on_batch=on_batch, on_drop=lambda reason: self.dropped.labels(reason).inc(),
-                          on_queue=self.queue_depth.set)
+                          on_queue=self.queue_depth.set, on_wait=self.batch_wait.observe)
 
 
 @dataclass
@@ -134,7 +137,7 @@ class Endpoint:
         self.alias = alias
         self.settings = settings or reg.settings
         self.limits = BatchLimits(self.settings.endpoint_max_batch, self.settings.endpoint_max_batch_tokens,
-                                  self.settings.endpoint_max_queue)
+                                  self.settings.endpoint_max_queue, self.settings.endpoint_batch_wait_ms / 1000)
         self.metrics = EndpointMetrics()
         self.slot: Slot | None = None
         self.target: str | None = None

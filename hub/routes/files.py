@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.bodies import form_body, json_object
-from hub.blobstream import StoreBlobResponse
+from hub.blobstream import StoreBlobResponse, bucket_redirect, presigning_store
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
 from hub.serialize import file_item, folder_item
 from hub.routes.xet import xet_headers
@@ -24,6 +24,7 @@ from registry.errors import EntryNotFoundError, InvalidInputError
 from registry.inspect import security_status
 from registry.names import RepoRef, check_folder, check_path
 from registry.trees import TreeEntry, folder_oid, list_dir
+from registry.xet import store as xet_store
 
 router = APIRouter()
 
@@ -71,6 +72,12 @@ async def _resolve(request: Request, ref: RepoRef, revision: str, path: str) -> 
         headers.update(await run_in_threadpool(xet_headers, request, repo.ref.type, repo.ref.repo_id, commit.oid,
                                                entry.oid))
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    # As the Hub does, an LFS file is a redirect to storage (minted only now, after the read check); a small git
+    # file is answered here, where it costs less than a second round trip.
+    presign = presigning_store(reg, "download") if entry.lfs else None
+    if presign is not None:
+        return bucket_redirect(presign, entry.oid, ttl=reg.settings.s3_presign_ttl_s, filename=path.rsplit("/", 1)[-1],
+                               media_type=media_type, headers=headers)
     local = reg.blobs.local_path(entry.oid)
     if local is None:  # S3 storage, not cached here: stream it (with its Range) rather than fetch it whole
         return StoreBlobResponse(reg.blobs, entry.oid, entry.size, headers=headers, media_type=media_type)
@@ -137,8 +144,10 @@ def _tree(reg: Registry, ref: RepoRef, principal: Any, revision: str, path: str,
     page = listed[start:start + limit]
     # Only this page's entries pay for their last commit and folder id.
     last = last_changes(reg, repo, commit, [p for p, _ in page]) if expand else {}
+    xet = xet_store.file_hashes(reg, (e.oid for _, e in page if e is not None and e.lfs))
     items = [folder_item(p, folder_oid(tree, p), last_commit=last.get(p)) if e is None else
-             file_item(e, last_commit=last.get(p), security=security_status(reg, e) if expand else None)
+             file_item(e, last_commit=last.get(p), security=security_status(reg, e) if expand else None,
+                       xet_hash=xet.get(e.oid))
              for p, e in page]
     more = start + limit < len(listed)
     return items, (_encode_cursor(page[-1][0]) if more and page else None)
@@ -187,8 +196,10 @@ def _paths_info(reg: Registry, repo: RepoRecord, revision: str, paths: list[str]
         elif any(k.startswith(p + "/") for k in tree):
             found.append((p, None))
     last = last_changes(reg, repo, commit, [p for p, _ in found]) if expand else {}
+    xet = xet_store.file_hashes(reg, (e.oid for _, e in found if e is not None and e.lfs))
     return [
-        file_item(e, last_commit=last.get(p)) if e is not None else folder_item(p, folder_oid(tree, p), last_commit=last.get(p))
+        file_item(e, last_commit=last.get(p), xet_hash=xet.get(e.oid)) if e is not None else
+        folder_item(p, folder_oid(tree, p), last_commit=last.get(p))
         for p, e in found
     ]
 

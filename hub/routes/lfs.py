@@ -1,15 +1,24 @@
-"""The Git LFS batch API (basic transfer): signed upload links and verified uploads (Xet: hub/routes/xet.py)."""
+"""The Git LFS batch API (basic transfer): signed upload links and verified uploads (Xet: hub/routes/xet.py).
+
+With `VITRINE_S3_PRESIGN=upload` (or `all`) the links point at the bucket instead: one presigned PUT, or presigned
+parts of a multipart upload (the `multipart` transfer huggingface_hub offers) whose completion comes back here. The
+bytes land at a `tmp/` key; the verify (or completion) call re-hashes them there, and only then are they copied to
+the blob's key and linked to the repo.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import time
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hub.blobstream import presigning_store
 from hub.bodies import json_body, json_body_doc, json_object
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref
 from hub.routes.vitrine import stats_of
@@ -20,11 +29,17 @@ from registry.errors import ForbiddenError, InvalidInputError, PayloadTooLargeEr
 from registry.lfs import link_uploaded, may_reference
 from registry.names import RepoRef
 
+if TYPE_CHECKING:
+    from registry.s3store import S3BlobStore
+
 router = APIRouter()
 
 
 # A verify link outlives its upload link: it is used once the upload, however long, has finished.
 VERIFY_TTL = 24 * 3600
+# The largest object S3 takes in one PUT; a larger one goes in parts, or through the hub for a basic-only client.
+MAX_PUT_BYTES = 5 * 1024**3
+MAX_PARTS = 10_000
 
 
 def _sign(reg: Registry, oid: str, size: int, expires: int, repo_pk: int, *, purpose: str = "") -> str:
@@ -65,7 +80,10 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
         raise InvalidInputError("This hub speaks the 'basic' LFS transfer only.")
     base, limit = base_url(request), reg.settings.max_upload_bytes
     expires = int(time.time()) + reg.settings.upload_url_ttl
+    presign = presigning_store(reg, "upload")
+    multipart = "multipart" in transfers
     objects = []
+    chosen = "basic"
     for obj in body["objects"]:
         if not isinstance(obj, dict) or not isinstance(obj.get("size"), int) or obj["size"] < 0:
             raise InvalidInputError("Each LFS object needs an 'oid' and a non-negative integer 'size'.")
@@ -74,6 +92,13 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
         if size > limit:
             item["error"] = {"code": 413, "message": f"{oid}: {size} bytes exceeds the upload limit of {limit} bytes."}
         elif not await run_in_threadpool(_citable, reg, principal, repo.pk, oid, size):
+            direct = None if presign is None else await run_in_threadpool(
+                _presigned_actions, reg, presign, base, oid, size, expires, repo.pk, multipart)
+            if direct is not None:
+                item["actions"] = direct
+                chosen = "multipart" if "chunk_size" in direct["upload"]["header"] else chosen
+                objects.append(item)
+                continue
             upload = _signed_query(reg, oid, size, expires, repo.pk)
             verify = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo.pk, purpose="verify:")
             item["actions"] = {
@@ -84,7 +109,48 @@ async def _lfs_batch(request: Request, ref: RepoRef) -> dict[str, Any]:
                 "verify": {"href": f"{base}/api/lfs/objects/{oid}/verify?{verify}", "header": {}},
             }
         objects.append(item)
-    return {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+    return {"transfer": chosen, "objects": objects, "hash_algo": "sha256"}
+
+
+def _presigned_actions(reg: Registry, store: S3BlobStore, base: str, oid: str, size: int, expires: int,
+                       repo_pk: int, multipart: bool) -> dict[str, Any] | None:
+    """Upload actions straight to the bucket (at a fresh `tmp/` key), or None when it takes the hub's own link."""
+    name, ttl = uuid.uuid4().hex, reg.settings.upload_url_ttl
+    verify = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo_pk, purpose=f"verify:{name}:")
+    actions: dict[str, Any] = {"verify": {"href": f"{base}/api/lfs/objects/{oid}/verify?{verify}&upload={name}",
+                                          "header": {}}}
+    chunk = max(store.part_bytes, -(-size // MAX_PARTS))
+    if multipart and size > chunk:
+        parts = -(-size // chunk)
+        upload_id, urls = store.start_presigned_multipart(name, parts, ttl=ttl)
+        # The completion is posted without the token, like the parts: its link carries the permission.
+        done = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo_pk, purpose=f"complete:{name}:{upload_id}:")
+        header = {"chunk_size": str(chunk), **{f"{n:05d}": url for n, url in enumerate(urls, start=1)}}
+        actions["upload"] = {"href": f"{base}/api/lfs/objects/{oid}/complete?{done}&upload={name}"
+                                     f"&upload_id={quote(upload_id, safe='')}",
+                             "header": header, "expires_in": ttl}
+    elif size <= MAX_PUT_BYTES:
+        actions["upload"] = {"href": store.presign_put(name, ttl=ttl), "header": {}, "expires_in": ttl}
+    else:
+        return None
+    return actions
+
+
+def _adopt(reg: Registry, store: S3BlobStore, name: str, oid: str, size: int, repo_pk: int) -> int:
+    """Verify the object uploaded at temp key `name` and make it blob `oid` of the repo; its size, 0 if absent."""
+    stored = store.adopt(name, expected_oid=oid, expected_size=size)
+    if stored is None:
+        return 0
+    link_uploaded(reg, repo_pk, stored.oid)
+    return stored.size
+
+
+def _uploads_store(reg: Registry) -> S3BlobStore:
+    store = presigning_store(reg, "upload")
+    if store is None:
+        raise ForbiddenError("This hub no longer takes uploads straight to its bucket; ask the LFS batch API for a "
+                             "new link.")
+    return store
 
 
 def _citable(reg: Registry, principal: Any, repo_pk: int, oid: str, size: int) -> bool:
@@ -152,11 +218,51 @@ async def lfs_verify(request: Request, oid: str) -> dict[str, Any]:
     """Confirm an LFS object arrived whole, through the signed verify link the batch API gave for it."""
     reg = registry_of(request)
     check_oid(oid)
-    signed_size, repo_pk = _check_link(reg, request, oid, purpose="verify:")
+    name = request.query_params.get("upload")  # set when the object was put straight into the bucket
+    signed_size, repo_pk = _check_link(reg, request, oid, purpose="verify:" if name is None else f"verify:{name}:")
     body = await json_object(request, what="LFS verify body")
     size = body.get("size")
     if body.get("oid") != oid or not isinstance(size, int) or size != signed_size:
         raise InvalidInputError("Verify body must repeat the object's 'oid' and the integer 'size' of its link.")
+    if name is not None:
+        # A retried verify finds the temp object gone (adopted already) and answers from the repo's links.
+        received = await run_in_threadpool(_adopt, reg, _uploads_store(reg), name, oid, size, repo_pk)
+        if received:
+            stats_of(request).update(lfs_objects_received=1, lfs_bytes_received=received)
     if not await run_in_threadpool(_verified, reg, repo_pk, oid, size):
         raise InvalidInputError(f"Object {oid} ({size} bytes) has not been uploaded.")
+    return {"oid": oid, "size": size}
+
+
+@router.post("/api/lfs/objects/{oid}/complete", openapi_extra=json_body_doc({
+    "oid": {"type": "string"},
+    "parts": {"type": "array", "items": {"type": "object", "required": ["partNumber", "etag"], "properties": {
+        "partNumber": {"type": "integer", "minimum": 1}, "etag": {"type": "string"}}}},
+}, required=("oid", "parts")))
+async def lfs_complete(request: Request, oid: str) -> dict[str, Any]:
+    """Complete a multipart upload put straight into the bucket, through the signed link the batch API gave for it.
+
+    The parts become one object at a temp key, which is re-hashed there; only an object of the announced size and
+    sha256 becomes the blob (and is linked to the repo), anything else is deleted and refused.
+    """
+    reg = registry_of(request)
+    check_oid(oid)
+    q = request.query_params
+    name, upload_id = q.get("upload", ""), q.get("upload_id", "")
+    size, repo_pk = _check_link(reg, request, oid, purpose=f"complete:{name}:{upload_id}:")
+    store = _uploads_store(reg)
+    body = await json_object(request, what="LFS completion body")
+    parts = body.get("parts")
+    if body.get("oid") != oid or not isinstance(parts, list) or not parts or not all(
+            isinstance(p, dict) and p.get("partNumber") == n and isinstance(p.get("etag"), str) and p["etag"]
+            for n, p in enumerate(parts, start=1)):
+        raise InvalidInputError("Completion body must repeat the object's 'oid' and list its 'parts' in order, each "
+                                "with its 'partNumber' (1, 2, ...) and the 'etag' its upload answered.")
+    opened = await run_in_threadpool(store.complete_presigned_multipart, name, upload_id, [p["etag"] for p in parts])
+    received = await run_in_threadpool(_adopt, reg, store, name, oid, size, repo_pk) if opened else 0
+    if received:
+        stats_of(request).update(lfs_objects_received=1, lfs_bytes_received=received)
+    elif not await run_in_threadpool(_verified, reg, repo_pk, oid, size):  # a retried completion: done already
+        raise InvalidInputError(f"Object {oid} ({size} bytes) has no upload to complete; ask the LFS batch API for a "
+                                "new link.")
     return {"oid": oid, "size": size}

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from hub.blobstream import presigning_store
 from hub.bodies import read_body
 from hub.deps import base_url, open_repo, principal_of, registry_of, repo_ref, token_of
 from hub.errors import error_response
@@ -154,7 +155,7 @@ async def download_xorb(request: Request, prefix: str, xorb_hash: str) -> Respon
     start, end = int(m.group(1)), int(m.group(2))
     if end >= length:
         raise InvalidInputError(f"Range {asked!r} runs past the xorb's {length} bytes.")
-    fh = await run_in_threadpool(reg.blobs.open_range, oid, start)
+    fh = await run_in_threadpool(reg.blobs.open_range, oid, start, end)
 
     def body() -> Iterator[bytes]:
         # Iterated in a worker thread by Starlette; a file or an S3 range read alike, 1 MiB at a time.
@@ -201,6 +202,7 @@ async def get_reconstruction(request: Request, file_hash: str) -> Response:
     reg = registry_of(request)
     grant = await run_in_threadpool(_grant, request)
     f = await run_in_threadpool(store.readable_file, reg, grant, file_hash)
+    stats_of(request).update(xet_reconstructions=1)
     first, last = 0, f.size - 1
     asked = request.headers.get("range")
     if asked is not None:
@@ -217,11 +219,16 @@ async def get_reconstruction(request: Request, file_hash: str) -> Response:
                               headers={"Content-Range": f"bytes */{f.size}"})
     offset, terms, fetches = await run_in_threadpool(store.reconstruction, reg, f, first, last)
     expires = int(time.time()) + reg.settings.xet_token_ttl_s
+    # With presigned downloads, hf_xet fetches `url_range` of a xorb it may read whole straight from the bucket.
+    bucket = presigning_store(reg, "download")
+    direct = {} if bucket is None else await run_in_threadpool(store.whole_xorb_blobs, reg, grant,
+                                                               [x.xorb for x in fetches])
     fetch_info: dict[str, list[dict[str, Any]]] = {}
     for fetch in fetches:
         fetch_info.setdefault(fetch.xorb, []).append({
             "range": {"start": fetch.start, "end": fetch.end},
-            "url": _xorb_link(request, fetch, expires),
+            "url": _xorb_link(request, fetch, expires) if bucket is None or fetch.xorb not in direct else
+            bucket.presign_get(direct[fetch.xorb], ttl=reg.settings.xet_token_ttl_s),
             "url_range": {"start": fetch.first, "end": fetch.last},
         })
     return JSONResponse({"offset_into_first_range": offset, "terms": terms, "fetch_info": fetch_info})

