@@ -59,7 +59,7 @@ def connect(views: Views, *, memory_limit: str = MEMORY_LIMIT, threads: int = TH
     con = duckdb.connect(":memory:")
     try:
         if any(str(f).startswith("s3://") for paths in views.values() for f in paths):
-            from registry.s3store import duckdb_filesystem  # a hub on S3: splits are read by range where they lie
+            from registry.s3read import duckdb_filesystem  # a hub on S3: splits are read by range where they lie
 
             con.register_filesystem(duckdb_filesystem())
         files = [_sql_str(f) for paths in views.values() for f in paths]

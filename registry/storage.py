@@ -137,7 +137,7 @@ def arrow_source(location: str | Path) -> tuple[str, Any]:
     """A `scan_location` as pyarrow opens it: the path, and the filesystem it lies on (None: the local one)."""
     text = str(location)
     if text.startswith("s3://"):
-        from registry.s3store import arrow_filesystem
+        from registry.s3read import arrow_filesystem
 
         return text.removeprefix("s3://"), arrow_filesystem()
     return text, None
