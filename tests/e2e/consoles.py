@@ -19,6 +19,19 @@ from tests.conftest import ROOT
 STREAMLIT = str(Path(sys.executable).parent / "streamlit")
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path | None = None, timeout: float = 60) -> None:
+    """Wait until the console at `url` answers its health check; fail (with `log`) if `proc` exits or time runs out."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, log.read_text() if log is not None else url
+        time.sleep(0.2)
+
+
 @contextmanager
 def running_console(hub_url: str, port: int, log_dir: Path) -> Iterator[str]:
     """Start the console on `port` against the hub at `hub_url`, yield its URL once healthy, stop it after."""
@@ -30,15 +43,7 @@ def running_console(hub_url: str, port: int, log_dir: Path) -> Iterator[str]:
                                  "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, (log_dir / "console.log").read_text()
-            time.sleep(0.2)
+        wait_healthy(url, proc, log_dir / "console.log")
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -19,7 +19,7 @@ from huggingface_hub import HfApi
 
 from tests.apps.hubmodels import push_task_model
 from tests.conftest import ROOT, Server, free_port, start_server
-from tests.e2e.consoles import running_console
+from tests.e2e.consoles import running_console, wait_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -131,15 +131,7 @@ def test_vitrine_console_starts_the_console_on_a_hub(hub: Server) -> None:
     proc = subprocess.Popen([VITRINE, "console", "--hub", hub.url, "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline
-            time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out = proc.communicate(timeout=20)[0].decode()
