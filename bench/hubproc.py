@@ -21,7 +21,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) process `pid` has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -35,10 +35,10 @@ def wait_quiet(pid: int, *, window_s: float = 0.5, busy_share: float = 0.05, tim
     which a hub that has been running a while never does.
     """
     deadline = time.monotonic() + timeout_s
-    before = _cpu_seconds(pid)
+    before = cpu_seconds(pid)
     while time.monotonic() < deadline:
         time.sleep(window_s)
-        now = _cpu_seconds(pid)
+        now = cpu_seconds(pid)
         if now - before < busy_share * window_s:
             return
         before = now

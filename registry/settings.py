@@ -54,6 +54,11 @@ class Settings:
         "Seconds a presigned download URL (a resolve redirect) stays valid; upload URLs last VITRINE_UPLOAD_URL_TTL, "
         "xorb URLs VITRINE_XET_TOKEN_TTL_S."
     )
+    s3_presign_part_mb: int = _setting(
+        128, "VITRINE_S3_PRESIGN_PART_MB",
+        "With presigned uploads: size of one part a client PUTs straight to the bucket, in MiB (5 to 5120). Clients "
+        "send parts one after another, so larger parts cost fewer round trips; a file no larger is one PUT."
+    )
     s3_presign_endpoint: str = _setting(
         "", "VITRINE_S3_PRESIGN_ENDPOINT",
         "With presigned transfers: the S3 endpoint URL clients reach, signed into the URLs; default AWS_ENDPOINT_URL "
@@ -185,6 +190,8 @@ class Settings:
         if not 5 <= self.s3_part_mb <= 5120:
             # S3's own bounds: every part but the last is at least 5 MiB, none above 5 GiB.
             raise ValueError(f"VITRINE_S3_PART_MB={self.s3_part_mb} must be between 5 and 5120")
+        if not 5 <= self.s3_presign_part_mb <= 5120:
+            raise ValueError(f"VITRINE_S3_PRESIGN_PART_MB={self.s3_presign_part_mb} must be between 5 and 5120")
         if self.s3_presign not in ("off", "download", "upload", "all"):
             raise ValueError(f"VITRINE_S3_PRESIGN={self.s3_presign!r} must be off, download, upload or all")
         if self.s3_presign != "off" and not self.storage_url.startswith("s3://"):

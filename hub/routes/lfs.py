@@ -1,9 +1,10 @@
 """The Git LFS batch API (basic transfer): signed upload links and verified uploads (Xet: hub/routes/xet.py).
 
 With `VITRINE_S3_PRESIGN=upload` (or `all`) the links point at the bucket instead: one presigned PUT, or presigned
-parts of a multipart upload (the `multipart` transfer huggingface_hub offers) whose completion comes back here. The
-bytes land at a `tmp/` key; the verify (or completion) call re-hashes them there, and only then are they copied to
-the blob's key and linked to the repo.
+parts of a multipart upload (the `multipart` transfer huggingface_hub offers) whose completion comes back here. A PUT
+lands at a `tmp/` key; the verify call re-hashes it there, and only then is it copied to the blob's key and linked to
+the repo. A multipart upload is completed by the hub under `uploads/`, re-hashed there and kept in place: the blob's
+key becomes a pointer to it, as no URL can write it any more.
 """
 
 from __future__ import annotations
@@ -119,10 +120,11 @@ def _presigned_actions(reg: Registry, store: S3BlobStore, base: str, oid: str, s
     verify = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo_pk, purpose=f"verify:{name}:")
     actions: dict[str, Any] = {"verify": {"href": f"{base}/api/lfs/objects/{oid}/verify?{verify}&upload={name}",
                                           "header": {}}}
-    chunk = max(store.part_bytes, -(-size // MAX_PARTS))
+    chunk = max(reg.settings.s3_presign_part_mb * 1024 * 1024, -(-size // MAX_PARTS))
     if multipart and size > chunk:
+        # Kept where it lands (no copy): once the hub completes it, no URL can write it any more.
         parts = -(-size // chunk)
-        upload_id, urls = store.start_presigned_multipart(name, parts, ttl=ttl)
+        upload_id, urls = store.start_presigned_multipart(name, oid, parts, ttl=ttl)
         # The completion is posted without the token, like the parts: its link carries the permission.
         done = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo_pk, purpose=f"complete:{name}:{upload_id}:")
         header = {"chunk_size": str(chunk), **{f"{n:05d}": url for n, url in enumerate(urls, start=1)}}
@@ -136,9 +138,12 @@ def _presigned_actions(reg: Registry, store: S3BlobStore, base: str, oid: str, s
     return actions
 
 
-def _adopt(reg: Registry, store: S3BlobStore, name: str, oid: str, size: int, repo_pk: int) -> int:
-    """Verify the object uploaded at temp key `name` and make it blob `oid` of the repo; its size, 0 if absent."""
-    stored = store.adopt(name, expected_oid=oid, expected_size=size)
+def _adopt(reg: Registry, store: S3BlobStore, name: str, oid: str, size: int, repo_pk: int, *,
+           in_place: bool = False) -> int:
+    """Verify upload `name` (a temp object, or a completed multipart upload kept in place) and make it blob `oid` of
+    the repo; its size, 0 if absent."""
+    adopt = store.adopt_upload if in_place else store.adopt
+    stored = adopt(name, expected_oid=oid, expected_size=size)
     if stored is None:
         return 0
     link_uploaded(reg, repo_pk, stored.oid)
@@ -242,8 +247,8 @@ async def lfs_verify(request: Request, oid: str) -> dict[str, Any]:
 async def lfs_complete(request: Request, oid: str) -> dict[str, Any]:
     """Complete a multipart upload put straight into the bucket, through the signed link the batch API gave for it.
 
-    The parts become one object at a temp key, which is re-hashed there; only an object of the announced size and
-    sha256 becomes the blob (and is linked to the repo), anything else is deleted and refused.
+    The parts become one object under `uploads/`, which is re-hashed there; only an object of the announced size and
+    sha256 becomes the blob (its key a pointer to it) and is linked to the repo, anything else is deleted and refused.
     """
     reg = registry_of(request)
     check_oid(oid)
@@ -258,8 +263,9 @@ async def lfs_complete(request: Request, oid: str) -> dict[str, Any]:
             for n, p in enumerate(parts, start=1)):
         raise InvalidInputError("Completion body must repeat the object's 'oid' and list its 'parts' in order, each "
                                 "with its 'partNumber' (1, 2, ...) and the 'etag' its upload answered.")
-    opened = await run_in_threadpool(store.complete_presigned_multipart, name, upload_id, [p["etag"] for p in parts])
-    received = await run_in_threadpool(_adopt, reg, store, name, oid, size, repo_pk) if opened else 0
+    opened = await run_in_threadpool(store.complete_presigned_multipart, name, oid, upload_id,
+                                     [p["etag"] for p in parts])
+    received = await run_in_threadpool(_adopt, reg, store, name, oid, size, repo_pk, in_place=True) if opened else 0
     if received:
         stats_of(request).update(lfs_objects_received=1, lfs_bytes_received=received)
     elif not await run_in_threadpool(_verified, reg, repo_pk, oid, size):  # a retried completion: done already

@@ -66,6 +66,7 @@ def bucket(weed: SeaweedFS) -> str:
 def presign_hub(weed: SeaweedFS, bucket: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One hub on SeaweedFS with every LFS and Xet transfer presigned."""
     env = {**weed.env(bucket), "VITRINE_S3_PRESIGN": "all", "VITRINE_S3_PART_MB": str(PART_MB),
+           "VITRINE_S3_PRESIGN_PART_MB": str(PART_MB),
            "VITRINE_S3_PRESIGN_TTL_S": str(TTL_S)}
     server = start_server(tmp_path_factory.mktemp("presign-hub") / "home", **env)
     yield server
@@ -185,7 +186,7 @@ def test_batch_answers_presigned_actions(presign_hub: Server, api: HfApi, weed: 
     header = multi["actions"]["upload"]["header"]
     assert header["chunk_size"] == str(PART_MB * MiB)
     urls = [header[k] for k in sorted(k for k in header if k.isdigit())]
-    assert len(urls) == 3 and all(on_bucket(u, weed) and "/blobs/tmp/" in u for u in urls)
+    assert len(urls) == 3 and all(on_bucket(u, weed) and f"/blobs/uploads/{parts}/" in u for u in urls)
     assert multi["actions"]["upload"]["href"].startswith(f"{presign_hub.url}/api/lfs/objects/{parts}/complete?")
     # A client that speaks only `basic` (git-lfs) gets one PUT whatever the size.
     basic = batch(presign_hub, "acme/batch-shape", presign_hub.admin_token, [(parts, size)], ("basic",)).json()
@@ -365,3 +366,77 @@ def test_gc_cleans_abandoned_presigned_uploads(presign_hub: Server, api: HfApi, 
                         env=server_env(presign_hub.home, **presign_hub.env), capture_output=True, text=True, timeout=300)
     assert gc.returncode == 0, gc.stderr
     assert keys(weed, bucket, "blobs/tmp/") == [] and open_uploads(weed, bucket) == []
+
+
+def test_multipart_upload_is_kept_in_place_behind_a_pointer(presign_hub: Server, api: HfApi, weed: SeaweedFS,
+                                                            bucket: str, no_xet: None, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A presigned multipart upload is not copied: the blob's key points at it, every read follows the pointer, and
+    the part URLs the client still holds change nothing."""
+    from registry.s3store import S3BlobStore
+
+    repo_id, s3 = "acme/in-place", weed.client()
+    api.create_repo(repo_id)
+    big = opaque_bytes(2 * PART_MB * MiB + 777)
+    oid = sha(big)
+    # By hand, as huggingface_hub does it, to keep the part URLs.
+    item = batch(presign_hub, repo_id, presign_hub.admin_token, [(oid, len(big))]).json()["objects"][0]
+    header = item["actions"]["upload"]["header"]
+    chunk = int(header["chunk_size"])
+    part_urls = [header[k] for k in sorted(k for k in header if k.isdigit())]
+    etags = [httpx.put(u, content=big[i * chunk:(i + 1) * chunk]).headers["etag"] for i, u in enumerate(part_urls)]
+    done = httpx.post(item["actions"]["upload"]["href"], timeout=120, json={
+        "oid": oid, "parts": [{"partNumber": n, "etag": e} for n, e in enumerate(etags, start=1)]})
+    assert done.status_code == 200, done.text
+
+    blob_key = f"blobs/sha256/{oid[:2]}/{oid[2:4]}/{oid}"
+    uploads = keys(weed, bucket, f"blobs/uploads/{oid}/")
+    assert len(uploads) == 1 and s3.head_object(Bucket=bucket, Key=uploads[0])["ContentLength"] == len(big)
+    pointer = s3.head_object(Bucket=bucket, Key=blob_key)
+    assert pointer["ContentLength"] == 0
+    assert pointer["Metadata"] == {"vitrine-pointer": uploads[0].removeprefix("blobs/"), "vitrine-size": str(len(big))}
+    assert open_uploads(weed, bucket) == [] and keys(weed, bucket, "blobs/tmp/") == []
+
+    # The part URLs are still within their lifetime; sending other bytes to them reaches nothing anyone reads.
+    for url in part_urls:
+        httpx.put(url, content=opaque_bytes(chunk))
+    api.create_commit(repo_id, operations=[_lfs_op("big.dat", big)], commit_message="in place")
+    url = f"{presign_hub.url}/{repo_id}/resolve/main/big.dat"
+    r = httpx.get(url)
+    assert r.status_code == 302 and f"/blobs/uploads/{oid}/" in r.headers["location"]
+    assert httpx.get(url, follow_redirects=True).content == big
+    assert httpx.get(url, headers={"Range": "bytes=-5"}, follow_redirects=True).content == big[-5:]
+    got = hf_hub_download(repo_id, "big.dat", endpoint=presign_hub.url, cache_dir=str(tmp_path / "hf"))
+    assert Path(got).read_bytes() == big
+
+    # The hub's own reads (a hub without presigned downloads, evaluations, demos) follow the pointer too.
+    for name, value in weed.env(bucket).items():
+        monkeypatch.setenv(name, value)
+    store = S3BlobStore(bucket, "blobs", cache_dir=tmp_path / "cache", cache_bytes=64 * MiB, part_bytes=PART_MB * MiB)
+    assert store.exists(oid) and store.size(oid) == len(big) and store.verify(oid)
+    assert store.url(oid) == f"s3://{bucket}/{uploads[0]}"
+    with store.open_range(oid, chunk - 3, chunk + 2) as fh:
+        assert fh.read() == big[chunk - 3:chunk + 3]
+    assert store.path(oid).read_bytes() == big
+    assert oid in set(store.iter_oids())
+
+    # fsck re-hashes it through the pointer; gc keeps a claimed upload and removes one no pointer names (what a hub
+    # killed between completing an upload and writing its pointer leaves).
+    home_env = server_env(presign_hub.home, **presign_hub.env)
+    fsck = subprocess.run([VITRINE, "fsck", "--quiet", "--home", str(presign_hub.home)], env=home_env,
+                          capture_output=True, text=True, timeout=300)
+    assert fsck.returncode == 0 and "clean" in fsck.stdout, fsck.stdout + fsck.stderr
+    orphan = f"blobs/uploads/{oid}/{'0' * 32}"
+    s3.put_object(Bucket=bucket, Key=orphan, Body=big[:1000])
+    gc = subprocess.run([VITRINE, "gc", "--grace", "0", "--home", str(presign_hub.home)], env=home_env,
+                        capture_output=True, text=True, timeout=300)
+    assert gc.returncode == 0, gc.stderr
+    assert keys(weed, bucket, f"blobs/uploads/{oid}/") == uploads
+    assert httpx.get(url, follow_redirects=True).content == big
+
+    # Once no repo holds it, gc removes the pointer and the bytes it names.
+    api.delete_repo(repo_id)
+    gc = subprocess.run([VITRINE, "gc", "--grace", "0", "--home", str(presign_hub.home)], env=home_env,
+                        capture_output=True, text=True, timeout=300)
+    assert gc.returncode == 0, gc.stderr
+    assert keys(weed, bucket, f"blobs/uploads/{oid}/") == [] and keys(weed, bucket, blob_key) == []
