@@ -128,7 +128,7 @@ def main() -> None:
         oid = h.hexdigest()
         name = uuid.uuid4().hex
         s3.upload_file(str(src), bucket, store.upload_key(oid, name), Config=config)
-        adopt = cpu.timed("presigned verify", lambda: store.adopt_upload(name, expected_oid=oid, expected_size=size))
+        adopt = cpu.timed("presigned verify", lambda: store.uploads.adopt_upload(name, expected_oid=oid, expected_size=size))
         assert store.exists(oid) and store.size(oid) == size
 
         mib = size / MiB

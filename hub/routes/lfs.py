@@ -124,7 +124,7 @@ def _presigned_actions(reg: Registry, store: S3BlobStore, base: str, oid: str, s
     if multipart and size > chunk:
         # Kept where it lands (no copy): once the hub completes it, no URL can write it any more.
         parts = -(-size // chunk)
-        upload_id, urls = store.start_presigned_multipart(name, oid, parts, ttl=ttl)
+        upload_id, urls = store.uploads.start_multipart(name, oid, parts, ttl=ttl)
         # The completion is posted without the token, like the parts: its link carries the permission.
         done = _signed_query(reg, oid, size, expires + VERIFY_TTL, repo_pk, purpose=f"complete:{name}:{upload_id}:")
         header = {"chunk_size": str(chunk), **{f"{n:05d}": url for n, url in enumerate(urls, start=1)}}
@@ -132,7 +132,7 @@ def _presigned_actions(reg: Registry, store: S3BlobStore, base: str, oid: str, s
                                      f"&upload_id={quote(upload_id, safe='')}",
                              "header": header, "expires_in": ttl}
     elif size <= MAX_PUT_BYTES:
-        actions["upload"] = {"href": store.presign_put(name, ttl=ttl), "header": {}, "expires_in": ttl}
+        actions["upload"] = {"href": store.uploads.put_url(name, ttl=ttl), "header": {}, "expires_in": ttl}
     else:
         return None
     return actions
@@ -142,7 +142,7 @@ def _adopt(reg: Registry, store: S3BlobStore, name: str, oid: str, size: int, re
            in_place: bool = False) -> int:
     """Verify upload `name` (a temp object, or a completed multipart upload kept in place) and make it blob `oid` of
     the repo; its size, 0 if absent."""
-    adopt = store.adopt_upload if in_place else store.adopt
+    adopt = store.uploads.adopt_upload if in_place else store.uploads.adopt
     stored = adopt(name, expected_oid=oid, expected_size=size)
     if stored is None:
         return 0
@@ -263,7 +263,7 @@ async def lfs_complete(request: Request, oid: str) -> dict[str, Any]:
             for n, p in enumerate(parts, start=1)):
         raise InvalidInputError("Completion body must repeat the object's 'oid' and list its 'parts' in order, each "
                                 "with its 'partNumber' (1, 2, ...) and the 'etag' its upload answered.")
-    opened = await run_in_threadpool(store.complete_presigned_multipart, name, oid, upload_id,
+    opened = await run_in_threadpool(store.uploads.complete_multipart, name, oid, upload_id,
                                      [p["etag"] for p in parts])
     received = await run_in_threadpool(_adopt, reg, store, name, oid, size, repo_pk, in_place=True) if opened else 0
     if received:
