@@ -25,7 +25,7 @@ import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
-from tests.backends import S3_KEYS, SeaweedFS, postgres_database, start_seaweedfs, weed_binary
+from tests.backends import S3_KEYS, SeaweedFS, postgres_database, weed_binary
 from tests.conftest import VITRINE, Server, free_port, server_env, start_server
 from tests.helpers import bearer, opaque_bytes, safetensors_bytes
 
@@ -51,11 +51,9 @@ class Source:
 
 
 @pytest.fixture(scope="module")
-def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS server for this module."""
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
+def weed(seaweedfs: SeaweedFS) -> SeaweedFS:
+    """The session's SeaweedFS (each test makes buckets of its own)."""
+    return seaweedfs
 
 
 def _served(api: HfApi, repos: list[tuple[str, str]], cache: Path) -> dict[str, Any]:

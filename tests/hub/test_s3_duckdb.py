@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from tests.backends import SeaweedFS, start_seaweedfs, weed_binary
+from tests.backends import SeaweedFS, weed_binary
 from tests.conftest import VITRINE, Server, start_server
 from tests.helpers import assert_hub_error
 
@@ -125,11 +125,11 @@ def _headers(hub: Server) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def bucket_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BucketHub]:
-    """SeaweedFS behind a counting relay, a hub on it, REPO imported with `vitrine dataset import` (12 row groups),
-    and what `datasets.load_dataset` reads back."""
+def bucket_hub(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BucketHub]:
+    """The session's SeaweedFS behind a counting relay, a hub on a bucket of its own, REPO imported with
+    `vitrine dataset import` (12 row groups), and what `datasets.load_dataset` reads back."""
     tmp = tmp_path_factory.mktemp("s3-duckdb")
-    weed: SeaweedFS = start_seaweedfs(tmp / "seaweedfs")
+    weed = seaweedfs
     relay = CountingRelay(weed.endpoint)
     try:
         bucket = weed.create_bucket()
@@ -167,7 +167,6 @@ def bucket_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BucketHub]:
             server.stop()
     finally:
         relay.close()
-        weed.stop()
 
 
 def _get(bh: BucketHub, route: str, **params: Any) -> dict[str, Any]:
