@@ -12,10 +12,10 @@ copied into place. An interrupted write leaves an unfinished multipart upload or
 blob; `gc` aborts and deletes those once older than its grace period.
 
 Presigned transfers (`VITRINE_S3_PRESIGN`) hand clients URLs straight to the bucket, never for a blob's key:
-downloads GET the blob's bytes (`presign_get`); uploads are `uploads` (registry/s3uploads.py). A blob that came as a
-presigned multipart upload stays where it landed, and its own key is a pointer to it: an empty object whose metadata
-name the upload and its size. Every read follows a pointer; `delete` removes both. The streamed write is
-registry/s3write.py, the local cache registry/blobcache.py, what they share registry/s3io.py.
+downloads GET the blob's bytes (`presign_get`); uploads go through `store.uploads` (registry/s3uploads.py). A blob
+that came as a presigned multipart upload stays where it landed, and its own key is a pointer to it: an empty object
+whose metadata name the upload and its size. Every read follows a pointer; `delete` removes both. The streamed write
+is registry/s3write.py, the local cache registry/blobcache.py, what they share registry/s3io.py.
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ from registry.blobs import CHUNK, SHA256_RE, StoredBlob, check_oid, git_blob_oid
 from registry.errors import InvalidInputError, StorageUnavailableError
 from registry.s3io import POINTER, POINTER_SIZE, UPLOAD_NAME_RE, RangeStream, is_missing, s3_errors
 from registry.s3uploads import PresignedUploads
-from registry.s3write import PARTS_IN_FLIGHT, MultipartWrite
-
-__all__ = ["PARTS_IN_FLIGHT", "S3BlobStore"]
+from registry.s3write import MultipartWrite
 
 
 @dataclass
@@ -135,7 +133,7 @@ class S3BlobStore:
         """The key of presigned multipart upload `name` (32 hex digits) of blob `oid`, under `uploads/`.
 
         Once the hub completes it and it hashes to `oid`, it holds the blob's bytes for good, and the blob's key
-        becomes a pointer to it (see `adopt`): no presigned URL can write it any more.
+        becomes a pointer to it (`uploads.adopt_upload`): no presigned URL can write it any more.
         """
         check_oid(oid)
         if not UPLOAD_NAME_RE.match(name):
@@ -292,7 +290,7 @@ class S3BlobStore:
         """Store an ASGI request body, verified against the announced oid and size before it becomes visible.
 
         Parts upload in worker threads, a few side by side, while the next one arrives: memory holds at most
-        `PARTS_IN_FLIGHT` + 1 parts whatever the size.
+        `s3write.PARTS_IN_FLIGHT` + 1 parts whatever the size.
         """
         write = MultipartWrite(self, expected_oid=expected_oid, max_size=max_size, expected_size=expected_size)
         try:

@@ -140,8 +140,10 @@ def _presigned_actions(reg: Registry, store: S3BlobStore, base: str, oid: str, s
 
 def _adopt(reg: Registry, store: S3BlobStore, name: str, oid: str, size: int, repo_pk: int, *,
            in_place: bool = False) -> int:
-    """Verify upload `name` (a temp object, or a completed multipart upload kept in place) and make it blob `oid` of
-    the repo; its size, 0 if absent."""
+    """Verify upload `name` and make it blob `oid` of the repo; its size, 0 if absent.
+
+    `name` is a temp object (copied into place), or with `in_place` a completed multipart upload kept where it is.
+    """
     adopt = store.uploads.adopt_upload if in_place else store.uploads.adopt
     stored = adopt(name, expected_oid=oid, expected_size=size)
     if stored is None:

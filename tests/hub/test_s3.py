@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.s3store import PARTS_IN_FLIGHT
+from registry.s3write import PARTS_IN_FLIGHT
 from tests.backends import BACKEND_ENV, SeaweedFS, postgres_database, weed_binary
 from tests.conftest import ROOT, VITRINE, server_env, start_server
 
