@@ -247,12 +247,15 @@ class S3BlobStore:
 
     def verify(self, oid: str) -> bool:
         """Re-hash blob `oid` as the bucket holds it (not the cache) and say whether it matches its name."""
+        found = self._location(oid)  # where the bytes are, and the size the blob (or its pointer) announces
+        if found is None:
+            raise FileNotFoundError(f"blob {oid} is not in the store")
         h, size = hashlib.sha256(), 0
-        with RangeStream(self._open(oid)) as body:
+        with RangeStream(self._get(found[0], oid)["Body"]) as body:
             while chunk := body.read(CHUNK):
                 h.update(chunk)
                 size += len(chunk)
-        return h.hexdigest() == oid and size == self.size(oid)
+        return h.hexdigest() == oid and size == found[1]
 
     # Writes.
 

@@ -109,6 +109,12 @@ def batch(hub: Server, repo_id: str, token: str | None, objects: list[tuple[str,
         "objects": [{"oid": oid, "size": size} for oid, size in objects]})
 
 
+def vitrine(hub: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `vitrine <args> --home <the hub's home>` with the hub's environment."""
+    return subprocess.run([VITRINE, *args, "--home", str(hub.home)], env=server_env(hub.home, **hub.env),
+                          capture_output=True, text=True, timeout=300)
+
+
 def on_bucket(url: str, weed: SeaweedFS) -> bool:
     """Whether `url` is a presigned URL of the SeaweedFS server."""
     parts = urlsplit(url)
@@ -362,8 +368,7 @@ def test_gc_cleans_abandoned_presigned_uploads(presign_hub: Server, api: HfApi, 
     assert httpx.put(objects[0]["actions"]["upload"]["href"], content=put_only).status_code == 200  # never verified
     assert keys(weed, bucket, "blobs/tmp/") and open_uploads(weed, bucket)  # the parts' upload was opened
     assert not any(k.endswith(sha(put_only)) for k in keys(weed, bucket, "blobs/sha256/"))
-    gc = subprocess.run([VITRINE, "gc", "--grace", "0", "--home", str(presign_hub.home)],
-                        env=server_env(presign_hub.home, **presign_hub.env), capture_output=True, text=True, timeout=300)
+    gc = vitrine(presign_hub, "gc", "--grace", "0")
     assert gc.returncode == 0, gc.stderr
     assert keys(weed, bucket, "blobs/tmp/") == [] and open_uploads(weed, bucket) == []
 
@@ -422,21 +427,17 @@ def test_multipart_upload_is_kept_in_place_behind_a_pointer(presign_hub: Server,
 
     # fsck re-hashes it through the pointer; gc keeps a claimed upload and removes one no pointer names (what a hub
     # killed between completing an upload and writing its pointer leaves).
-    home_env = server_env(presign_hub.home, **presign_hub.env)
-    fsck = subprocess.run([VITRINE, "fsck", "--quiet", "--home", str(presign_hub.home)], env=home_env,
-                          capture_output=True, text=True, timeout=300)
+    fsck = vitrine(presign_hub, "fsck", "--quiet")
     assert fsck.returncode == 0 and "clean" in fsck.stdout, fsck.stdout + fsck.stderr
     orphan = f"blobs/uploads/{oid}/{'0' * 32}"
     s3.put_object(Bucket=bucket, Key=orphan, Body=big[:1000])
-    gc = subprocess.run([VITRINE, "gc", "--grace", "0", "--home", str(presign_hub.home)], env=home_env,
-                        capture_output=True, text=True, timeout=300)
+    gc = vitrine(presign_hub, "gc", "--grace", "0")
     assert gc.returncode == 0, gc.stderr
     assert keys(weed, bucket, f"blobs/uploads/{oid}/") == uploads
     assert httpx.get(url, follow_redirects=True).content == big
 
     # Once no repo holds it, gc removes the pointer and the bytes it names.
     api.delete_repo(repo_id)
-    gc = subprocess.run([VITRINE, "gc", "--grace", "0", "--home", str(presign_hub.home)], env=home_env,
-                        capture_output=True, text=True, timeout=300)
+    gc = vitrine(presign_hub, "gc", "--grace", "0")
     assert gc.returncode == 0, gc.stderr
     assert keys(weed, bucket, f"blobs/uploads/{oid}/") == [] and keys(weed, bucket, blob_key) == []
