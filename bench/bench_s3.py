@@ -1,6 +1,6 @@
 """Upload and download of one large file through a hub on S3 (proxied, presigned) vs boto3 straight to S3, in one run.
 
-    flock /tmp/vitrine-bench.lock .venv/bin/python -m bench.bench_s3 [--size-mib 1024]
+    flock /tmp/vitrine-bench.lock .venv/bin/python -m bench.bench_s3 [--size-mib 1024] [--rounds 3]
 
 A fresh SeaweedFS server (`weed server -s3` on loopback) per path, the same file each time:
 - proxied: a hub with `VITRINE_S3_PRESIGN=off`, the bytes pass through it both ways;
@@ -13,8 +13,14 @@ Hub uploads are `HfApi.create_commit` with the sha256 computed beforehand (huggi
 the operation; boto3 hashes nothing), over the LFS batch API (`HF_HUB_DISABLE_XET=1`). Downloads are one streamed GET
 of the resolve URL (the hub's share), and `hf_hub_download` too: huggingface_hub re-chunks the body into 10 MiB
 pieces, whose allocation costs this machine about 2 s of kernel time per GiB in the client, even from the bucket
-itself (presigned). Ratio = boto3 time / hub time (aim >= 0.8). The presigned upload's verification is also timed
-alone, on the same file.
+itself (presigned). Ratio = boto3 time / hub time (aim >= 0.8).
+
+Two limits are timed on the same server, for the presigned upload: huggingface_hub's own part loop (the same presigned
+part URLs, one PUT after another, as `_upload_parts_iteratively` sends them) straight to the bucket with no hub, and
+the verification alone (the hub reading the completed upload back and hashing it). A presigned upload can be no faster
+than their sum: the hub must see the bytes it vouches for, and can read them only once the client has completed.
+
+This machine's speed drifts by 2x within minutes, so `--rounds` (3) repeats everything and the medians are quoted.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -35,6 +42,7 @@ from bench.hubproc import cpu_seconds, start_hub
 from tests.backends import S3_KEYS, SeaweedFS, start_seaweedfs
 
 MiB = 1024 * 1024
+PRESIGN_PART_MIB = 128  # VITRINE_S3_PRESIGN_PART_MB's default, which the hubs here run with
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -78,7 +86,8 @@ def _hub_path(work: Path, src: Path, mode: str, weed: SeaweedFS, cpu: CpuLog) ->
 
     os.environ.update(VITRINE_STORAGE_URL=f"s3://{weed.create_bucket()}/blobs", VITRINE_S3_PRESIGN=mode)
     token = "hf_bench_s3_admin"
-    proc, url = start_hub(work / f"home-{mode}", token)
+    home = work / f"home-{mode}"  # one per round: removed below
+    proc, url = start_hub(home, token)
     try:
         api = HfApi(endpoint=url, token=token)
         api.create_repo("bench/s3")
@@ -108,6 +117,7 @@ def _hub_path(work: Path, src: Path, mode: str, weed: SeaweedFS, cpu: CpuLog) ->
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _boto3_path(work: Path, src: Path, label: str, weed: SeaweedFS, cpu: CpuLog) -> tuple[float, float]:
@@ -123,8 +133,16 @@ def _boto3_path(work: Path, src: Path, label: str, weed: SeaweedFS, cpu: CpuLog)
     return up, down
 
 
-def _verify_alone(work: Path, src: Path, weed: SeaweedFS, cpu: CpuLog) -> float:
-    """The presigned upload's verification alone, on an object completed where a client's parts would land."""
+def _verify_alone(work: Path, src: Path, weed: SeaweedFS, cpu: CpuLog) -> tuple[float, float]:
+    """The presigned upload's two limits, on `weed` with no hub: huggingface_hub's part loop, then the verification.
+
+    The parts go to a multipart upload where a hub's would (`store.upload_key`), with the presigned part URLs and the
+    part size a hub hands out, PUT one after another by huggingface_hub's own HTTP helper as its
+    `_upload_parts_iteratively` does; the upload is completed as the hub would, then verified as the hub does.
+    """
+    from huggingface_hub.lfs import SliceFileObj
+    from huggingface_hub.utils import http_backoff
+
     from registry.s3store import S3BlobStore
 
     bucket = weed.create_bucket()
@@ -134,18 +152,42 @@ def _verify_alone(work: Path, src: Path, weed: SeaweedFS, cpu: CpuLog) -> float:
         while chunk := fh.read(8 * MiB):
             h.update(chunk)
     oid, name, size = h.hexdigest(), uuid.uuid4().hex, src.stat().st_size
-    weed.client().upload_file(str(src), bucket, store.upload_key(oid, name))
-    took = cpu.timed("presigned verify", lambda: store.uploads.adopt_upload(name, expected_oid=oid,
-                                                                            expected_size=size))
+    chunk_size = PRESIGN_PART_MIB * MiB
+    upload_id, urls = store.uploads.start_multipart(name, oid, -(-size // chunk_size), ttl=600)
+    etags: list[str] = []
+
+    def parts() -> None:
+        with open(src, "rb") as fh:
+            for n, url in enumerate(urls):
+                with SliceFileObj(fh, seek_from=chunk_size * n, read_limit=chunk_size) as part:
+                    answer = http_backoff("PUT", url, data=part)
+                    answer.raise_for_status()
+                    etags.append(answer.headers["etag"])
+
+    sent = cpu.timed("client's parts alone", parts)
+    assert store.uploads.complete_multipart(name, oid, upload_id, etags)
+    took = cpu.timed("verification alone", lambda: store.uploads.adopt_upload(name, expected_oid=oid,
+                                                                              expected_size=size))
     assert store.exists(oid) and store.size(oid) == size
-    return took
+    return sent, took
+
+
+def _median_line(label: str, hub: list[float], peer: list[float], mib: float) -> str:
+    """One path's medians over the rounds, and the spread of its per-round ratios."""
+    ratios = [p / h for h, p in zip(hub, peer)]
+    return (f"{label:25s} {statistics.median(hub):6.2f}s ({mib / statistics.median(hub):6.1f} MiB/s) vs boto3 "
+            f"{statistics.median(peer):5.2f}s: x{statistics.median(ratios):4.2f}  "
+            f"(rounds: {' '.join(f'{r:4.2f}' for r in ratios)})")
 
 
 def main() -> None:
     """Run the comparison and print it."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if not 1 <= args.rounds <= 20 or not 1 <= args.size_mib <= 64 * 1024:
+        parser.error("--rounds takes 1 to 20, --size-mib 1 to 65536")
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # read by huggingface_hub at import: the LFS path, not Xet
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     # Read now: start_seaweedfs imports tests.conftest, which drops HF_HUB_DISABLE_XET from the environment.
@@ -153,7 +195,7 @@ def main() -> None:
 
     assert constants.HF_HUB_DISABLE_XET
 
-    os.environ.update(S3_KEYS)
+    os.environ.update(S3_KEYS, VITRINE_S3_PRESIGN_PART_MB=str(PRESIGN_PART_MIB))
 
     work = Path(tempfile.mkdtemp(prefix="vitrine-bench-s3-"))
     try:
@@ -166,36 +208,47 @@ def main() -> None:
                 n = min(left, 16 * MiB)
                 fh.write(os.urandom(n))
                 left -= n
+        # times[path] lists one figure per round; each hub path's boto3 peer is under the same name + " boto3".
+        times: dict[str, list[float]] = {}
         lines: list[str] = []
-        rows = []
-        adopt = 0.0
-        # Each path on a SeaweedFS of its own, started fresh, with its boto3 peer run just before on the same server:
-        # pairs, since this machine's speed drifts over a run. The peer goes first, so the hub meets the fuller server.
-        for n, mode in enumerate(("off", "all")):
-            weed = start_seaweedfs(work / f"weed-{n}")
-            try:
-                os.environ["AWS_ENDPOINT_URL"] = weed.endpoint
-                cpu = CpuLog(weed.proc.pid)
-                peer = _boto3_path(work, src, f"boto3 ({'proxied' if mode == 'off' else 'presigned'})", weed, cpu)
-                hub = _hub_path(work, src, mode, weed, cpu)
-                if mode == "all":
-                    adopt = _verify_alone(work, src, weed, cpu)
-                rows.append(("proxied" if mode == "off" else "presigned", peer, hub))
-                lines += cpu.lines
-            finally:
-                weed.stop()
-                shutil.rmtree(work / f"weed-{n}", ignore_errors=True)
+        for round_no in range(args.rounds):
+            # Each path on a SeaweedFS of its own, started fresh, with its boto3 peer run just before on the same
+            # server: pairs, since this machine's speed drifts over a run. The peer goes first, so the hub meets the
+            # fuller server.
+            for n, mode in enumerate(("off", "all")):
+                label = "proxied" if mode == "off" else "presigned"
+                weed = start_seaweedfs(work / f"weed-{n}")
+                try:
+                    os.environ["AWS_ENDPOINT_URL"] = weed.endpoint
+                    cpu = CpuLog(weed.proc.pid)
+                    peer_up, peer_down = _boto3_path(work, src, f"boto3 ({label})", weed, cpu)
+                    up, down, plain = _hub_path(work, src, mode, weed, cpu)
+                    found = {"upload": up, "upload boto3": peer_up, "download": plain, "download boto3": peer_down,
+                             "hf_hub_download": down, "hf_hub_download boto3": peer_down}
+                    if mode == "all":
+                        found["parts alone"], found["verification alone"] = _verify_alone(work, src, weed, cpu)
+                    for what, seconds in found.items():
+                        times.setdefault(f"{label} {what}", []).append(seconds)
+                    lines += [f"round {round_no + 1}: {line}" for line in cpu.lines]
+                finally:
+                    weed.stop()
+                    shutil.rmtree(work / f"weed-{n}", ignore_errors=True)
 
         mib = src.stat().st_size / MiB
-        print(f"\nfile: {mib:.0f} MiB, a fresh SeaweedFS per path, 1-min load at the end: {os.getloadavg()[0]:.2f}")
-        print("ratio = boto3 time / hub time, boto3 run just before on the same server (aim >= 0.8)")
-        for label, (peer_up, peer_down), (up, down, plain) in rows:
-            print(f"{label:9s} upload   {up:6.2f}s ({mib / up:6.1f} MiB/s) vs boto3 {peer_up:5.2f}s: "
-                  f"x{peer_up / up:4.2f}")
-            print(f"{label:9s} download {plain:6.2f}s ({mib / plain:6.1f} MiB/s) vs boto3 {peer_down:5.2f}s: "
-                  f"x{peer_down / plain:4.2f}   (hf_hub_download {down:5.2f}s: x{peer_down / down:4.2f})")
-        print(f"presigned verification alone (re-hash in the bucket, then a pointer; no copy): {adopt:5.2f}s")
-        print("\nwhere the time goes (client: this process; the verification alone runs in this process):")
+        print(f"\nfile: {mib:.0f} MiB, {args.rounds} rounds, a fresh SeaweedFS per path and round, "
+              f"1-min load at the end: {os.getloadavg()[0]:.2f}")
+        print("ratio = boto3 time / hub time, boto3 run just before on the same server (aim >= 0.8); medians, "
+              "then each round's ratio")
+        for label in ("proxied", "presigned"):
+            for what in ("upload", "download", "hf_hub_download"):
+                key = f"{label} {what}"
+                print(_median_line(key, times[key], times[f"{key} boto3"], mib))
+        parts, verify = (statistics.median(times[f"presigned {k}"]) for k in ("parts alone", "verification alone"))
+        up = statistics.median(times["presigned upload"])
+        print(f"presigned upload's limits, same servers, no hub: huggingface_hub's part loop {parts:5.2f}s + "
+              f"verification {verify:5.2f}s = {parts + verify:5.2f}s; the hub's upload takes x{up / (parts + verify):4.2f} "
+              "of that")
+        print("\nwhere the time goes (client: this process; the limits are timed in this process):")
         for line in lines:
             print(f"  {line}")
     finally:
