@@ -91,9 +91,11 @@ class S3BlobStore:
         self._session = boto3.session.Session()
         self.client = self._session.client(
             "s3", region_name=region,
-            # No CRC32 computed for what the hub sends: over plain HTTP SigV4 already signs each body's sha256, over
-            # HTTPS TLS guards it, and every blob is checked against its sha256 before it is completed; the extra
-            # checksum cost the bucket and the hub about 0.2 CPU-seconds per GiB each. Answers are still checked.
+            # No CRC32 computed for what the hub sends: with no checksum, botocore signs each body's sha256 into SigV4
+            # (over HTTPS too), so the bucket checks every part, and every blob is checked against its sha256 before it
+            # is completed; the extra checksum cost the bucket and the hub about 0.2 CPU-seconds per GiB each over
+            # HTTP. Over HTTPS botocore's default (a CRC32 trailer, payload unsigned) saved the hub 0.1 CPU-s per GiB
+            # on SeaweedFS and the bucket nothing. Answers are still checked.
             config=Config(max_pool_connections=32, retries={"max_attempts": 5, "mode": "standard"},
                           request_checksum_calculation="when_required"),
         )
