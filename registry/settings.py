@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry.egress import EgressPolicy
+
 
 def _setting(default: Any, env: str, help: str) -> Any:
     return field(default=default, metadata={"env": env, "help": help})
@@ -168,6 +170,11 @@ class Settings:
     webhook_max_attempts: int = _setting(
         5, "VITRINE_WEBHOOK_MAX_ATTEMPTS", "Tries of one webhook delivery before it is marked failed."
     )
+    webhook_allowed_networks: str = _setting(
+        "external", "VITRINE_WEBHOOK_ALLOWED_NETWORKS",
+        "Networks webhook deliveries may reach, comma-separated: external (global addresses), private (RFC 1918, "
+        "IPv6 ULA), loopback, * (anything), or CIDR blocks; checked on the address connected to."
+    )
     webhook_backoff_ms: int = _setting(
         1000, "VITRINE_WEBHOOK_BACKOFF_MS", "Wait before a webhook delivery's first retry, in ms; doubled each retry."
     )
@@ -184,6 +191,7 @@ class Settings:
             raise ValueError(f"VITRINE_DEMO_LINK_TTL={self.demo_link_ttl} must be at least 1 second")
         if self.webhook_max_attempts < 1 or self.webhook_backoff_ms < 0:
             raise ValueError("VITRINE_WEBHOOK_MAX_ATTEMPTS must be at least 1 and VITRINE_WEBHOOK_BACKOFF_MS at least 0")
+        EgressPolicy.parse(self.webhook_allowed_networks)  # ValueError naming the bad entry
         if self.xet_token_ttl_s < 120:
             # huggingface_hub treats a token expiring within 60 s as expired already.
             raise ValueError(f"VITRINE_XET_TOKEN_TTL_S={self.xet_token_ttl_s} must be at least 120 seconds")
@@ -219,6 +227,11 @@ class Settings:
         values.setdefault("home", default_home(environ))
         settings = cls(**values)
         return dataclasses.replace(settings, home=Path(settings.home).expanduser().resolve())
+
+    @property
+    def webhook_egress(self) -> EgressPolicy:
+        """The networks webhook deliveries may reach."""
+        return EgressPolicy.parse(self.webhook_allowed_networks)
 
     @property
     def effective_database_url(self) -> str:

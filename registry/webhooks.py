@@ -14,9 +14,11 @@ import hashlib
 import hmac
 import json
 import logging
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +26,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from registry import db, events
+from registry import db, egress, events
 from registry.auth import Principal, check_can_read
 from registry.core import Registry
 from registry.errors import (
@@ -287,6 +289,7 @@ def create_webhook(reg: Registry, principal: Principal | None, *, url: object, s
     """
     principal = _writer(principal)
     url = check_url(url)
+    egress.check_reachable(reg.settings.webhook_egress, url)
     if not isinstance(secret, str) or not secret or len(secret) > MAX_SECRET:
         raise InvalidInputError(f"Field 'secret' must be a non-empty string of at most {MAX_SECRET} characters.")
     chosen = check_events(kinds)
@@ -569,10 +572,15 @@ def attempt(reg: Registry, delivery_id: int, *, client: httpx.Client | None = No
     code: int | None = None
     error: str | None = None
     try:
-        own = client or httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
+        # To the address checked, not to whatever the name resolves to next (registry/egress.py); no proxy from the
+        # environment, which would connect on its own terms.
+        url, host, extensions = egress.pinned(reg.settings.webhook_egress, row.url)
+        own = client or httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False,
+                                     verify=_tls_context())
         try:
             # Streamed, so a receiver answering a huge body costs at most the few bytes the log keeps of it.
-            with own.stream("POST", row.url, content=body, headers=headers) as response:
+            with own.stream("POST", url, content=body, headers={**headers, **host},
+                            extensions=extensions) as response:
                 code = response.status_code
                 if not 200 <= code < 300:
                     snippet = b""
@@ -584,7 +592,9 @@ def attempt(reg: Registry, delivery_id: int, *, client: httpx.Client | None = No
         finally:
             if client is None:
                 own.close()
-    except httpx.HTTPError as exc:
+    except egress.BlockedAddressError as exc:
+        error = f"Blocked: {exc}"[:500]
+    except (httpx.HTTPError, OSError) as exc:  # OSError: the name does not resolve
         error = f"{type(exc).__name__}: {exc}"[:500]
     attempts = int(row.attempts) + 1
     done = db.now()
@@ -599,6 +609,13 @@ def attempt(reg: Registry, delivery_id: int, *, client: httpx.Client | None = No
     _finish(reg, delivery_id, status="pending", attempts=attempts, last_status_code=code, last_error=error,
             next_attempt_at=done + backoff_s(reg, attempts))
     return "pending"
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Certificates as httpx trusts them by default, `SSL_CERT_FILE` / `SSL_CERT_DIR` included (an internal CA),
+    though deliveries ignore the environment's proxies."""
+    return httpx.create_ssl_context(trust_env=True)
 
 
 def deliver_due(reg: Registry, *, pool: ThreadPoolExecutor | None = None, limit: int = 50) -> int:

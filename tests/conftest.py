@@ -89,6 +89,8 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITRINE_")}
     # Test hubs live for seconds: importing the inference stack up front would only cost CPU the suite needs.
     env.update(VITRINE_HOME=str(home), VITRINE_ADMIN_TOKEN=ADMIN_TOKEN, VITRINE_EVAL_WARMUP="0")
+    # Test receivers of webhooks listen on loopback, which the default (external addresses only) refuses.
+    env.update(VITRINE_WEBHOOK_ALLOWED_NETWORKS="external,loopback")
     env.update(extra)
     return env
 

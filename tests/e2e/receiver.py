@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
 class Receiver:
     """A webhook receiver on loopback: records every request (path, headers, raw body); paths in `failing` get 500."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """Serve on a free loopback port; with `tls` (certificate, key), over HTTPS for `localhost`."""
+        self.tls = tls
         self.received: list[dict[str, Any]] = []
         self.failing: set[str] = set()
         self.lock = threading.Lock()
@@ -32,11 +36,17 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/hook") -> str:
         """The receiver's URL for `path`."""
+        if self.tls is not None:
+            return f"https://localhost:{self.server.server_address[1]}{path}"
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
     def at(self, path: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import random
 import subprocess
 import time
@@ -278,6 +279,113 @@ def test_registration_is_refused_with_a_clear_error(hub: Server, receiver: Recei
     body = {k: v for k, v in body.items() if v is not None}
     assert_hub_error(_register(hub, caller, **body), status, code, contains=contains)
     assert httpx.get(f"{hub.url}/api/vitrine/webhooks", headers=bearer(caller)).json() == []
+
+
+@pytest.fixture(scope="module")
+def external_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A hub with the default egress policy: webhooks reach external addresses only."""
+    own = start_server(tmp_path_factory.mktemp("external-only"), VITRINE_WEBHOOK_ALLOWED_NETWORKS="external")
+    yield own
+    own.stop()
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:{port}/hook",  # the hub's own machine
+    "http://localhost:{port}/hook",  # a name resolving there
+    "http://[::1]:{port}/hook",
+    "http://[::ffff:127.0.0.1]:{port}/hook",  # IPv4-mapped
+    "http://0.0.0.0:{port}/hook",
+    "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+    "http://10.0.0.7/hook", "http://192.168.1.1/hook", "http://[fd00::1]/hook",  # private networks
+])
+def test_webhooks_may_not_target_internal_addresses(external_only: Server, receiver: Receiver, url: str) -> None:
+    token = external_only.token("egress-user", "write")
+    HfApi(endpoint=external_only.url, token=token).create_repo("egress-user/m", exist_ok=True)
+    port = receiver.url().rsplit(":", 1)[1].split("/", 1)[0]
+    r = _register(external_only, token, url=url.format(port=port), events=["repo.content"], repo="egress-user/m")
+    assert_hub_error(r, 400, "BadRequest", contains="network webhooks may not reach")
+    assert "VITRINE_WEBHOOK_ALLOWED_NETWORKS allows external" in r.json()["error"]
+    if "localhost" in url:
+        assert "127.0.0.1" not in r.json()["error"]  # a name's addresses are not shown
+    assert httpx.get(f"{external_only.url}/api/vitrine/webhooks", headers=bearer(token)).json() == []
+    # A global address is accepted (nothing is sent to it here: no event of the repo follows).
+    ok = _register(external_only, token, url="http://93.184.216.34/hook", events=["repo.content"],
+                   repo="egress-user/m")
+    assert ok.status_code == 201, ok.text
+    httpx.delete(f"{external_only.url}/api/vitrine/webhooks/{ok.json()['id']}", headers=bearer(token))
+
+
+def test_allowed_networks_setting_is_parsed_or_refused_by_name() -> None:
+    from ipaddress import ip_address
+
+    from registry.settings import Settings
+
+    policy = Settings.from_env({"VITRINE_WEBHOOK_ALLOWED_NETWORKS": "private, 169.254.0.0/16"}).webhook_egress
+    assert policy.allows(ip_address("10.1.2.3")) and policy.allows(ip_address("fd12::1"))
+    assert policy.allows(ip_address("169.254.169.254"))  # named by its CIDR block
+    assert not policy.allows(ip_address("8.8.8.8")) and not policy.allows(ip_address("127.0.0.1"))
+    everything = Settings.from_env({"VITRINE_WEBHOOK_ALLOWED_NETWORKS": "*"}).webhook_egress
+    assert everything.allows(ip_address("127.0.0.1")) and everything.allows(ip_address("::1"))
+    default = Settings.from_env({}).webhook_egress
+    assert default.allows(ip_address("93.184.216.34")) and not default.allows(ip_address("100.64.0.1"))
+    for bad, says in (("intranet", "'intranet' is neither"), ("10.0.0.0/33", "'10.0.0.0/33' is neither"),
+                      (" , ", "is empty")):
+        with pytest.raises(ValueError, match=says):
+            Settings.from_env({"VITRINE_WEBHOOK_ALLOWED_NETWORKS": bad})
+    # `vitrine serve` stops with the same message.
+    r = subprocess.run([VITRINE, "serve", "--port", "1"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "VITRINE_WEBHOOK_ALLOWED_NETWORKS": "intranet"})
+    assert r.returncode != 0 and "VITRINE_WEBHOOK_ALLOWED_NETWORKS: 'intranet' is neither" in r.stderr + r.stdout
+
+
+def test_delivery_checks_the_address_it_connects_to(receiver: Receiver, tmp_path: Path) -> None:
+    """A webhook registered while loopback was allowed is not delivered once it is not: the check is made at every
+    attempt, on the address dialled (as it must be for a name that re-resolves), and the log says why."""
+    home = tmp_path / "hub-home"
+    own = start_server(home, VITRINE_WEBHOOK_ALLOWED_NETWORKS="external,loopback")
+    try:
+        token = own.token("rebind-user", "write")
+        HfApi(endpoint=own.url, token=token).create_repo("rebind-user/m")
+        hook = _register(own, token, url=receiver.url("/rebind").replace("127.0.0.1", "localhost"),
+                         events=["repo.content"], repo="rebind-user/m").json()
+    finally:
+        own.stop()
+    own = start_server(home, VITRINE_WEBHOOK_ALLOWED_NETWORKS="external",
+                       VITRINE_WEBHOOK_MAX_ATTEMPTS="1")
+    try:
+        HfApi(endpoint=own.url, token=token).upload_file(path_or_fileobj=b"x", path_in_repo="x.txt",
+                                                         repo_id="rebind-user/m")
+        failed = _until(lambda: [d for d in _deliveries(own, token, hook["id"]) if d["status"] == "failed"],
+                        what="the delivery to be refused")[0]
+        assert failed["lastError"].startswith("Blocked: localhost resolves only to addresses in a network")
+        assert failed["lastStatusCode"] is None
+        assert receiver.at("/rebind") == []
+    finally:
+        own.stop()
+
+
+def test_https_delivery_to_a_name_keeps_its_host_and_certificate_check(tmp_path: Path) -> None:
+    """Pinned to the address checked, an HTTPS delivery still sends the URL's Host and verifies the certificate for
+    the name (which names `localhost` only, not 127.0.0.1); an internal CA comes from SSL_CERT_FILE."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    tls = Receiver(tls=(cert, key))
+    own = start_server(tmp_path / "hub-home", SSL_CERT_FILE=str(cert))
+    try:
+        token = own.token("tls-user", "write")
+        api = HfApi(endpoint=own.url, token=token)
+        api.create_repo("tls-user/m")
+        url = tls.url("/tls")
+        hook = _register(own, token, url=url, events=["repo.content"], repo="tls-user/m").json()
+        info = api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="tls-user/m")
+        got = _until(lambda: tls.at("/tls"), what="the HTTPS delivery")[0]
+        assert got["headers"]["host"] == url.split("/")[2] and _signed(got)["repo"]["headSha"] == info.oid
+        assert _until(lambda: [d for d in _deliveries(own, token, hook["id"]) if d["status"] == "succeeded"])
+    finally:
+        own.stop()
+        tls.close()
 
 
 @pytest.fixture(scope="module")
