@@ -72,6 +72,9 @@ class PredictionLog:
         self.roll_s, self.roll_rows = roll_s, roll_rows
         self._rows: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()
+        # Held from taking rows to their segment's insert: a flush returns only once every row buffered before it is
+        # written, even rows another flush (the writer thread's) had already taken.
+        self._flushing = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.written = 0
@@ -100,7 +103,12 @@ class PredictionLog:
                 "buffered": len(self._rows)}
 
     def flush(self) -> None:
-        """Write what is buffered as one segment now (no-op when empty)."""
+        """Write what is buffered as one segment now (no-op when empty); returns once every row queued before the
+        call is written."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             rows = list(self._rows)
             self._rows.clear()
