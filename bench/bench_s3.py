@@ -190,11 +190,6 @@ def main() -> None:
         parser.error("--rounds takes 1 to 20, --size-mib 1 to 65536")
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # read by huggingface_hub at import: the LFS path, not Xet
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    # Read now: start_seaweedfs imports tests.conftest, which drops HF_HUB_DISABLE_XET from the environment.
-    from huggingface_hub import constants
-
-    assert constants.HF_HUB_DISABLE_XET
-
     os.environ.update(S3_KEYS, VITRINE_S3_PRESIGN_PART_MB=str(PRESIGN_PART_MIB))
 
     work = Path(tempfile.mkdtemp(prefix="vitrine-bench-s3-"))

@@ -76,7 +76,7 @@ def start_seaweedfs(data_dir: Path) -> SeaweedFS:
     """Start `weed server -s3` with every port set explicitly (free loopback ports) and wait until S3 answers."""
     import httpx
 
-    from tests.conftest import free_port
+    from tests.helpers import free_port  # not tests.conftest: it sets the clients' environment up for a test session
 
     weed = weed_binary()
     if weed is None:

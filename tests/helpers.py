@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def assert_hub_error(resp: Any, status: int, code: str | None = None, *, contains: str | None = None) -> None:
