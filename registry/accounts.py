@@ -15,12 +15,12 @@ from registry.names import BOT_USER
 MEMBER_ROLES = ("read", "write", "admin")
 
 
-def require_admin(principal: Principal | None) -> Principal:
+def require_admin(principal: Principal | None, *, doing: str = "manage accounts") -> Principal:
     """The caller when it is an admin; UnauthorizedError (anonymous) or ForbiddenError otherwise."""
     if principal is None:
-        raise UnauthorizedError("Managing accounts needs an admin token.")
+        raise UnauthorizedError(f"Only an admin token may {doing}.")
     if not principal.is_admin:
-        raise ForbiddenError(f"User {principal.user!r} is not an admin; only admins manage accounts.")
+        raise ForbiddenError(f"User {principal.user!r} is not an admin; only admins {doing}.")
     return principal
 
 

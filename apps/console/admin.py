@@ -1,4 +1,4 @@
-"""The Admin page: users and organisations, and organisation membership (admins only)."""
+"""The Admin page: users and organisations, organisation membership, and how the hub is deployed (admins only)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,30 @@ def render(hub: Hub) -> None:
             st.rerun()
     if st.session_state.get("member_done"):
         st.success(st.session_state.pop("member_done"))
+    _deployment(hub)
+
+
+def _deployment(hub: Hub) -> None:
+    """The replica that answered, its database and schema, its storage, and the job queue all replicas share."""
+    found = attempt(lambda: dict(hub.client.get("/api/vitrine/admin/deployment")))
+    if found is None:
+        return
+    st.header("Deployment")
+    database, storage, queue = found["database"], found["storage"], found["jobs"]
+    cols = st.columns(4)
+    cols[0].metric("Database", database["dialect"])
+    cols[1].metric("Schema", "at head" if database["atHead"] else "behind")
+    cols[2].metric("Storage", storage["kind"])
+    cols[3].metric("Jobs running", queue["counts"]["running"])
+    st.caption(f"Answered by replica `{found['replica']['id']}` (vitrine {found['replica']['version']}). "
+               f"Database `{database['url']}`; blobs in `{storage['url']}`"
+               + (f" at `{storage['endpoint']}`" if storage["endpoint"] else "")
+               + f"; presigned transfers: {storage['presign']}; schema revision {database['revision']}.")
+    if not database["atHead"]:
+        st.warning(f"Schema at {database['revision']}, head is {database['head']}: run `vitrine db upgrade`.")
+    st.dataframe([{"status": status, "jobs": n} for status, n in queue["counts"].items()], width="stretch")
+    if queue["running"]:
+        st.subheader("Running jobs, by replica")
+        st.dataframe([{"job": j["id"], "kind": j["kind"], "replica": j["claimedBy"], "done": j["done"],
+                       "total": j["total"], "heartbeat (s ago)": j["heartbeatAgeS"]} for j in queue["running"]],
+                     width="stretch")

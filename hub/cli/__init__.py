@@ -6,7 +6,8 @@
   `datasets.py`: `dataset import`, `dataset sql`, `dataset splits`;
   `promote.py`: `aliases`, `promote`, `rollback`; `endpoint.py`: `endpoint serve|traffic|log|compare|drift|
   feedback|accuracy`; `webhooks.py`: `webhook add|list|remove|deliveries|replay`;
-  `console.py`: `console`, which starts the Streamlit console pointed at a hub;
+  `status.py`: `status`, how the hub is deployed; `console.py`: `console`, which starts the Streamlit console
+  pointed at a hub;
   these talk to a hub over HTTP, as any user could script them, through the helpers of `client.py`.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from hub.cli import console, datasets, endpoint, evals, migrate, models, operate, promote, spaces, webhooks
+from hub.cli import console, datasets, endpoint, evals, migrate, models, operate, promote, spaces, status, webhooks
 from hub.cli import db as db_cli
 from hub.cli.client import CliError
 from registry.errors import RegistryError
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `vitrine`."""
     parser = argparse.ArgumentParser(prog="vitrine", description="Vitrine: a self-hosted model hub.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (operate, db_cli, migrate, console, models, spaces, evals, datasets, promote, endpoint, webhooks):
+    for group in (operate, db_cli, migrate, status, console, models, spaces, evals, datasets, promote, endpoint,
+                  webhooks):
         group.register(sub)
     return parser
 

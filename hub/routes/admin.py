@@ -1,4 +1,4 @@
-"""Admin-only account management: users, organisations and their members."""
+"""Admin-only routes: account management (users, organisations, their members) and the deployment's description."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.bodies import json_body_doc, json_object
 from hub.deps import principal_of, registry_of
-from registry import accounts
+from registry import accounts, deployment
 
 router = APIRouter(prefix="/api/vitrine/admin")
 
@@ -36,3 +36,9 @@ async def remove_member(request: Request, org: str, user: str) -> dict[str, Any]
     """Take `user` out of `org` (admins only)."""
     await run_in_threadpool(accounts.remove_member, registry_of(request), await principal_of(request), org, user)
     return {"org": org, "user": user, "removed": True}
+
+
+@router.get("/deployment")
+async def describe_deployment(request: Request) -> dict[str, Any]:
+    """This replica, its database and schema revision, its blob storage, and the shared job queue (admins only)."""
+    return await run_in_threadpool(deployment.describe, registry_of(request), await principal_of(request))

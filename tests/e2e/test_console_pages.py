@@ -217,6 +217,11 @@ def test_admin_page_manages_membership_and_refuses_others(hub: Server, site: dic
     at = _console(hub, monkeypatch, site["outsider"], page="Admin")
     assert len(at.error) == 1 and "not an admin" in at.error[0].value and not at.dataframe
     at = _console(hub, monkeypatch, hub.admin_token, page="Admin")
+    # How the hub is deployed, below the accounts.
+    assert "Deployment" in [h.value for h in at.header]
+    dialect = "postgresql" if "VITRINE_DATABASE_URL" in hub.env else "sqlite"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Database"] == dialect and metrics["Schema"] == "at head" and not at.warning
     users = at.dataframe[0].value
     assert "pages-outsider" in list(users["user"])
     at.text_input(key="member_org").set_value("pages-secret")

@@ -40,6 +40,7 @@ READ_ROUTES: dict[str, dict[str, int]] = {
     f"/api/vitrine/models/{MODEL}/card": {"anonymous": 404, "outsider": 404, "read": 200, "write": 200,
                                           "admin": 200},
     "/api/vitrine/stats": {"anonymous": 401, "outsider": 403, "read": 403, "write": 403, "admin": 200},
+    "/api/vitrine/admin/deployment": {"anonymous": 401, "outsider": 403, "read": 403, "write": 403, "admin": 200},
 }
 
 

@@ -293,6 +293,14 @@ def test_a_replica_killed_mid_evaluation_leaves_the_job_to_the_other(pair: Pair,
     assert pid is not None, "no replica started the evaluation"
     victim, survivor = (pair.a, pair.b) if pid == pair.a.proc.pid else (pair.b, pair.a)
     assert victim.proc.pid == pid
+    # Either replica's description of the deployment shows the job, held by the victim: one queue, one database.
+    seen_from = httpx.get(f"{survivor.url}/api/vitrine/admin/deployment", headers=bearer(survivor.admin_token)).json()
+    assert seen_from["replica"]["pid"] == survivor.proc.pid
+    assert seen_from["replica"]["id"].endswith(f":{survivor.proc.pid}")
+    assert seen_from["database"]["dialect"] == "postgresql" and seen_from["database"]["atHead"]
+    assert seen_from["storage"]["kind"] == pair.env["VITRINE_STORAGE_URL"].split(":", 1)[0]
+    held = [j for j in seen_from["jobs"]["running"] if j["id"] == job_id]
+    assert len(held) == 1 and held[0]["claimedBy"].endswith(f":{pid}") and held[0]["kind"] == "eval", seen_from
     victim.stop(signal.SIGKILL)
 
     deadline = time.time() + 300
