@@ -133,7 +133,7 @@ def _boto3_path(work: Path, src: Path, label: str, weed: SeaweedFS, cpu: CpuLog)
     return up, down
 
 
-def _verify_alone(work: Path, src: Path, weed: SeaweedFS, cpu: CpuLog) -> tuple[float, float]:
+def _presigned_limits(work: Path, src: Path, weed: SeaweedFS, cpu: CpuLog) -> tuple[float, float]:
     """The presigned upload's two limits, on `weed` with no hub: huggingface_hub's part loop, then the verification.
 
     The parts go to a multipart upload where a hub's would (`store.upload_key`), with the presigned part URLs and the
@@ -221,7 +221,7 @@ def main() -> None:
                     found = {"upload": up, "upload boto3": peer_up, "download": plain, "download boto3": peer_down,
                              "hf_hub_download": down, "hf_hub_download boto3": peer_down}
                     if mode == "all":
-                        found["parts alone"], found["verification alone"] = _verify_alone(work, src, weed, cpu)
+                        found["parts alone"], found["verification alone"] = _presigned_limits(work, src, weed, cpu)
                     for what, seconds in found.items():
                         times.setdefault(f"{label} {what}", []).append(seconds)
                     lines += [f"round {round_no + 1}: {line}" for line in cpu.lines]

@@ -14,6 +14,7 @@ from registry import db, jobs, migrations
 from registry.accounts import require_admin
 from registry.auth import Principal
 from registry.core import Registry
+from registry.migrate import redacted
 
 RUNNING_SHOWN = 50
 
@@ -55,7 +56,7 @@ def describe(reg: Registry, principal: Principal | None) -> dict[str, Any]:
     return {
         "replica": {"id": jobs.worker_id(), "pid": os.getpid(), "version": _version()},
         "database": {"dialect": reg.engine.dialect.name,
-                     "url": reg.engine.url.render_as_string(hide_password=True),
+                     "url": redacted(reg.settings.effective_database_url),
                      "revision": schema.revision, "head": schema.head, "atHead": schema.at_head},
         "storage": _storage(reg),
         "jobs": {"counts": {status: int(counts.get(status, 0)) for status in jobs.STATES},

@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from registry.errors import InvalidInputError
 
@@ -105,12 +105,16 @@ def resolve(policy: EgressPolicy, host: str, port: int) -> IPAddress:
                               f"{policy.describe()}).")
 
 
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def check_reachable(policy: EgressPolicy, url: str) -> None:
     """Refuse, at registration, a URL whose host is (or resolves only to) a blocked address; a name that does not
     resolve now passes, and is checked again at every delivery."""
     parts = urlsplit(url)
     try:
-        resolve(policy, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        resolve(policy, parts.hostname or "", _port(parts))
     except OSError:
         pass
 
@@ -120,8 +124,7 @@ def pinned(policy: EgressPolicy, url: str) -> tuple[str, dict[str, str], dict[st
     (the TLS server name) that keep the request what it was; BlockedAddressError or OSError as `resolve`."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = resolve(policy, host, port)
+    address = resolve(policy, host, _port(parts))
     shown = f"[{address}]" if address.version == 6 else str(address)
     userinfo, _, header_host = parts.netloc.rpartition("@")
     netloc = (f"{userinfo}@" if userinfo else "") + (f"{shown}:{parts.port}" if parts.port else shown)
